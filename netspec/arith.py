@@ -1,0 +1,103 @@
+"""Shared shape arithmetic: pure functions used by every conv, pool and upsample entry.
+
+Shapes are per sample (batch excluded): a tuple of dims, each an `int` or a
+symbolic name (`"T"`). Symbolic dims pass through the ops that keep them; an op
+that must compute with one yields a new symbolic expression string such as
+`"(L-3)//2+1"`, which stays symbolic.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence, Union
+
+Dim = Union[int, str]
+Shape = tuple  # tuple[Dim, ...]
+
+
+def is_known(d: Dim) -> bool:
+    return isinstance(d, int)
+
+
+def numel(shape: Shape) -> int | None:
+    """Number of elements, or None if a dim is symbolic."""
+    n = 1
+    for d in shape:
+        if not is_known(d):
+            return None
+        n *= d
+    return n
+
+
+def _affine(d: Dim, scale_num: int, scale_den: int, offset: int) -> Dim:
+    """floor(d * num / den) + offset for a known dim, a readable expression otherwise."""
+    if is_known(d):
+        return (d * scale_num) // scale_den + offset
+    expr = str(d) if str(d).isidentifier() else f"({d})"
+    if scale_num != 1:
+        expr = f"{expr}*{scale_num}"
+    if scale_den != 1:
+        expr = f"({expr})//{scale_den}"
+    return f"{expr}{offset:+d}" if offset else expr
+
+
+def conv_out(length: Dim, kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1,
+             ceil_mode: bool = False) -> Dim:
+    """Output length of a convolution or pooling window (torch.nn.Conv*d / *Pool*d docs).
+
+    out = floor((L + 2p - d(k-1) - 1) / s) + 1   (ceil with ceil_mode, as torch's pools:
+    the last window must start inside the input or left padding).
+    """
+    span = dilation * (kernel - 1) + 1
+    if not is_known(length):
+        if stride == 1:
+            return _affine(length, 1, 1, 2 * padding - span + 1)
+        return _affine(_affine(length, 1, 1, 2 * padding - span), 1, stride, 1)
+    eff = length + 2 * padding - span
+    if eff < 0:
+        return eff  # caller reports a kernel larger than its input
+    if not ceil_mode:
+        return eff // stride + 1
+    out = -(-eff // stride) + 1
+    if (out - 1) * stride >= length + padding:
+        out -= 1
+    return out
+
+
+def conv_transpose_out(length: Dim, kernel: int, stride: int = 1, padding: int = 0,
+                       output_padding: int = 0, dilation: int = 1) -> Dim:
+    """Output length of a transposed convolution (torch.nn.ConvTranspose*d docs).
+
+    out = (L - 1)s - 2p + d(k-1) + output_padding + 1
+    """
+    offset = -stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1
+    return _affine(length, stride, 1, offset)
+
+
+def same_padding(kernel: int, dilation: int = 1) -> tuple[int, int]:
+    """(left, right) zero padding that keeps the length at stride 1; torch pads the extra on the right."""
+    total = dilation * (kernel - 1)
+    return total // 2, total - total // 2
+
+
+def scale_dim(length: Dim, factor: float) -> Dim:
+    """floor(L * factor), as torch's interpolate computes output sizes from a scale factor."""
+    if is_known(length):
+        return int(math.floor(length * factor))
+    if float(factor).is_integer():
+        return _affine(length, int(factor), 1, 0)
+    return f"floor({length}*{factor:g})"
+
+
+def as_tuple(value: int | Sequence[int], n: int) -> tuple[int, ...] | None:
+    """Broadcast an int to n axes; a list must have exactly n entries (else None)."""
+    if isinstance(value, int):
+        return (value,) * n
+    value = tuple(value)
+    return value if len(value) == n else None
+
+
+def format_shape(shape: Shape | None, sep: str = "×") -> str:
+    if shape is None:
+        return "?"
+    return sep.join(str(d) for d in shape) if shape else "scalar"

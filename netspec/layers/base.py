@@ -1,0 +1,142 @@
+"""The layer-entry protocol and the registry every op goes through.
+
+A layer type is one subclass of `Layer`, registered with `@register`, living in
+`netspec/layers/<family>.py`. It declares, in one place:
+
+- `Args`: its pydantic argument model (torch.nn argument names, short aliases
+  through `arg()`), and `main_arg`, the argument a scalar short form binds to;
+- `infer`: the shape rule (per-sample shapes, batch excluded);
+- `params`, `macs`, `flops`: its costs, each with the convention it follows;
+- `rf`: how it transforms the receptive field;
+- `label`: the op with its key args, for tables and diagrams;
+- `module` and `forward`: how it becomes torch (imported lazily, inside those
+  methods only, so that analysis never imports torch).
+
+Nothing outside this package branches on an op's name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any, ClassVar, Sequence
+
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+
+from ..arith import Shape, numel
+
+FROM = "from"  # `main_arg` of merge ops: `- add: [a, b]` names the inputs
+GLOBAL = "global"  # receptive field covering the whole input
+
+
+class ShapeError(Exception):
+    """A layer cannot accept its input (or its arguments contradict each other).
+
+    `arg` names the argument to point at, when one is to blame.
+    """
+
+    def __init__(self, message: str, hint: str | None = None, arg: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        self.arg = arg
+
+
+class Args(BaseModel):
+    """Base of every argument model: unknown keys are errors; no silent coercion."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, populate_by_name=True)
+
+
+class NoArgs(Args):
+    pass
+
+
+def arg(*names: str, **kwargs: Any) -> Any:
+    """A field known by its torch name and optional short aliases: `arg("kernel_size", "kernel")`."""
+    return Field(validation_alias=AliasChoices(*names), **kwargs)
+
+
+@dataclass(frozen=True)
+class Call:
+    """A torch module constructor chosen by the catalog: `torch.nn.<cls>(*args, **kwargs)`."""
+
+    cls: str
+    args: tuple = ()
+    kwargs: dict = field(default_factory=dict)
+
+
+class Layer:
+    """One op of the language. Subclasses override what differs from these defaults."""
+
+    op: ClassVar[str]
+    family: ClassVar[str]
+    Args: ClassVar[type[Args]] = NoArgs
+    main_arg: ClassVar[str | None] = None
+    arity: ClassVar[tuple[int, int | None]] = (1, 1)  # fewest and most inputs (None: any)
+
+    def infer(self, a: Args, shapes: Sequence[Shape]) -> Shape:
+        """Output shape; raise ShapeError when the input does not fit."""
+        return shapes[0]
+
+    def params(self, a: Args, shapes: Sequence[Shape]) -> int:
+        """Learnable parameters (what torch's `sum(p.numel())` counts; buffers excluded)."""
+        return 0
+
+    def macs(self, a: Args, shapes: Sequence[Shape], out: Shape) -> int:
+        """Multiply-accumulates of conv, linear, matrix-product and recurrent work, bias not counted."""
+        return 0
+
+    def flops(self, a: Args, shapes: Sequence[Shape], out: Shape) -> int:
+        """Floating-point work other than MACs (element-wise ops, normalization, pooling)."""
+        return 0
+
+    def rf(self, a: Args, shapes: Sequence[Shape]) -> Any:
+        """Receptive-field rule: None keeps the input's field; GLOBAL sees the whole input;
+        a list of (effective kernel, stride) per spatial axis composes as
+        r' = r + (k-1)·j,  j' = j·s  (a Fraction stride < 1 for upsampling)."""
+        return None
+
+    def label(self, a: Args) -> str:
+        """The op with its key arguments, as tables and diagrams show it."""
+        return self.op
+
+    def module(self, a: Args, shapes: Sequence[Shape]) -> Call | None:
+        """The torch module holding this layer's state, or None for a stateless op."""
+        return None
+
+    def forward(self, m: Any, a: Args, xs: Sequence[Any]) -> Any:
+        """The forward computation on batched tensors `xs`, with `m` the built module."""
+        return m(*xs)
+
+
+def spatial_rf(kernels: Sequence[int], strides: Sequence[int], dilations: Sequence[int]) -> list:
+    return [(d * (k - 1) + 1, Fraction(s)) for k, s, d in zip(kernels, strides, dilations)]
+
+
+class SymbolicSize(Exception):
+    """A cost depends on a symbolic dim; the analysis reports it as unknown."""
+
+
+def count(shape: Shape) -> int:
+    """Elements of a shape; raises SymbolicSize when a dim is symbolic."""
+    n = numel(shape)
+    if n is None:
+        raise SymbolicSize(shape)
+    return n
+
+
+def batch_dim(dim: int) -> int:
+    """A per-sample dim index as a batched tensor's index (batch is dim 0)."""
+    return dim + 1 if dim >= 0 else dim
+
+
+REGISTRY: dict[str, Layer] = {}
+
+
+def register(cls: type[Layer]) -> type[Layer]:
+    """Add a layer type to the catalog; a name may be registered once only."""
+    if cls.op in REGISTRY:
+        raise ValueError(f"layer type `{cls.op}` is registered twice")
+    REGISTRY[cls.op] = cls()
+    return cls

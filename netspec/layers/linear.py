@@ -1,0 +1,72 @@
+"""Fully connected layers."""
+
+from __future__ import annotations
+
+from pydantic import PositiveInt
+
+from ..arith import is_known
+from .base import GLOBAL, Args, Call, Layer, ShapeError, arg, count, register
+
+
+class LinearArgs(Args):
+    out_features: PositiveInt = arg("out_features", "out")
+    in_features: PositiveInt | None = None
+    bias: bool = True
+
+
+@register
+class Linear(Layer):
+    """Affine map over the last dim: y = x·Wᵀ + b.
+
+    Args:
+        out_features (alias `out`): output features.
+        in_features: optional; inferred from the input, checked when given.
+        bias: learn an additive bias.
+
+    Shapes: (*, in_features) -> (*, out_features). Leading dims (a sequence's
+    length, say) pass through.
+
+    Costs: params = in·out + out (bias); MACs = in·out per output position
+    (bias adds not counted).
+
+    Example: `- linear: 10` or `- linear: {out_features: 10, bias: false}`
+    """
+
+    op = "linear"
+    family = "linear"
+    Args = LinearArgs
+    main_arg = "out_features"
+
+    def infer(self, a, shapes):
+        (shape,) = shapes
+        if not shape:
+            raise ShapeError("linear needs at least one dim, got a scalar")
+        features = shape[-1]
+        if not is_known(features):
+            raise ShapeError(f"linear needs a known feature dim, got symbolic `{features}`")
+        if len(shape) > 1 and all(is_known(d) for d in shape):
+            hint = "insert `flatten` before `linear` to treat the whole tensor as one vector"
+        else:
+            hint = None
+        if a.in_features is not None and a.in_features != features:
+            raise ShapeError(f"in_features is {a.in_features} but the input has {features} features",
+                             hint=hint or "drop `in_features`: it is inferred", arg="in_features")
+        if len(shape) > 2 and hint:
+            raise ShapeError(f"linear acts on the last dim only, and the input is {'×'.join(map(str, shape))}",
+                             hint=hint)
+        return (*shape[:-1], a.out_features)
+
+    def params(self, a, shapes):
+        return shapes[0][-1] * a.out_features + (a.out_features if a.bias else 0)
+
+    def macs(self, a, shapes, out):
+        return count(shapes[0]) * a.out_features
+
+    def rf(self, a, shapes):
+        return GLOBAL if len(shapes[0]) == 1 else None
+
+    def label(self, a):
+        return f"linear {a.out_features}"
+
+    def module(self, a, shapes):
+        return Call("Linear", (shapes[0][-1], a.out_features), {"bias": a.bias})

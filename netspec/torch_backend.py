@@ -1,0 +1,19 @@
+"""The one place a catalog `Call` becomes torch state (imported by build, codegen and tests)."""
+
+from __future__ import annotations
+
+import torch
+
+from .layers.base import Call
+
+
+def instantiate(call: Call, device=None, dtype=None) -> torch.nn.Module | torch.nn.Parameter:
+    """`torch.nn.<cls>(*args, **kwargs)`; `cls` always comes from the catalog, never from a spec.
+
+    `Call("Parameter", (d0, d1, ...))` is a bare learnable tensor of that shape
+    (a class token, a position embedding), zero-initialized.
+    """
+    factory = {k: v for k, v in (("device", device), ("dtype", dtype)) if v is not None}
+    if call.cls == "Parameter":
+        return torch.nn.Parameter(torch.zeros(*call.args, **factory))
+    return getattr(torch.nn, call.cls)(*call.args, **call.kwargs, **factory)

@@ -1,0 +1,46 @@
+"""One harness for every layer entry: the shape rule and parameter count equal torch's."""
+
+from __future__ import annotations
+
+import torch
+
+from netspec.arith import numel
+from netspec.layers import REGISTRY
+from netspec.torch_backend import instantiate
+
+BATCH = 2
+
+
+def sample(shape, dtype=torch.float32, high=None):
+    """A batched random input for a per-sample shape."""
+    if dtype.is_floating_point:
+        return torch.randn(BATCH, *shape, dtype=dtype)
+    return torch.randint(0, high or 2, (BATCH, *shape), dtype=dtype)
+
+
+def check(op: str, args: dict, in_shapes: list[tuple], inputs=None):
+    """Validate `args`, infer the output, build the torch module, run it, compare.
+
+    Returns the entry's (output shape, params, macs) after asserting that torch
+    agrees on the output shape and on sum(p.numel()).
+    """
+    entry = REGISTRY[op]
+    a = entry.Args.model_validate(args)
+    shapes = [tuple(s) for s in in_shapes]
+    out = entry.infer(a, shapes)
+    params = entry.params(a, shapes)
+    call = entry.module(a, shapes)
+    module = instantiate(call) if call is not None else None
+    if isinstance(module, torch.nn.Parameter):
+        real_params = module.numel()
+    else:
+        real_params = sum(p.numel() for p in module.parameters()) if module is not None else 0
+    assert params == real_params, f"{op} {args} {shapes}: params {params} != torch {real_params}"
+    xs = inputs if inputs is not None else [sample(s) for s in shapes]
+    if isinstance(module, torch.nn.Module):
+        module.eval()
+    with torch.no_grad():
+        y = entry.forward(module, a, xs)
+    assert tuple(y.shape) == (BATCH, *out), f"{op} {args} {shapes}: inferred {out}, torch {tuple(y.shape[1:])}"
+    macs = entry.macs(a, shapes, out) if numel(out) is not None else None
+    return out, params, macs
