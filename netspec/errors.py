@@ -101,6 +101,10 @@ class Diagnostics:
         for error in errors:
             self.add(error)
 
+    @property
+    def errors(self) -> list[SpecError]:
+        return list(self._errors.values())
+
     def __bool__(self) -> bool:
         return bool(self._errors)
 

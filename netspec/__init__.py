@@ -1,0 +1,19 @@
+"""netspec: a declarative network compiler.
+
+    spec = netspec.load("specs/resnet18.yaml")   # parse + validate the YAML
+    result = netspec.analyze(spec)               # shapes, params, MACs, receptive fields
+    model = netspec.build(spec)                  # a torch nn.Module (imports torch)
+
+Analysis never imports torch; `build` does, on first use.
+"""
+
+from __future__ import annotations
+
+from .analysis import Analysis, analyze
+from .errors import SpecError, SpecErrors
+from .graph import Graph, build_graph
+from .spec import Spec, load, loads
+
+__version__ = "0.1.0"
+
+__all__ = ["Analysis", "Graph", "Spec", "SpecError", "SpecErrors", "analyze", "build_graph", "load", "loads"]

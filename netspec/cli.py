@@ -1,0 +1,143 @@
+"""The `netspec` command line: compiler-style diagnostics, no Python tracebacks.
+
+Exit codes: 0 success; 1 a spec is invalid; 2 bad usage; 3 an internal error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+from typing import Callable
+
+from .errors import SpecError, SpecErrors
+
+EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "run"):
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        return args.run(args)
+    except (SpecError, SpecErrors) as exc:
+        _print_errors(exc)
+        return EXIT_INVALID
+    except UsageError as exc:
+        print(f"netspec: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # a bug in netspec, not in the spec
+        if os.environ.get("NETSPEC_TRACEBACK"):
+            traceback.print_exc()
+        print(f"netspec: internal error: {type(exc).__name__}: {exc}\n"
+              "  this is a bug in netspec; rerun with NETSPEC_TRACEBACK=1 and report it", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+class UsageError(Exception):
+    pass
+
+
+def _print_errors(exc: SpecError | SpecErrors) -> None:
+    errors = exc.errors if isinstance(exc, SpecErrors) else [exc]
+    for err in errors:
+        print(err.format(), file=sys.stderr)
+    print(f"{len(errors)} error{'s' if len(errors) != 1 else ''}", file=sys.stderr)
+
+
+def _parse_dims(pairs: list[str]) -> dict[str, int]:
+    dims = {}
+    for pair in pairs or []:
+        name, _, value = pair.partition("=")
+        if not name.isidentifier() or not value.isdigit() or int(value) < 1:
+            raise UsageError(f"--dim takes NAME=SIZE with a positive size, got `{pair}`")
+        dims[name] = int(value)
+    return dims
+
+
+def cmd_validate(args) -> int:
+    from .analysis import analyze
+    from .spec import load
+
+    failed = 0
+    for path in args.specs:
+        try:
+            result = analyze(load(path), _parse_dims(args.dim))
+        except (SpecError, SpecErrors) as exc:
+            _print_errors(exc)
+            failed += 1
+            continue
+        if not args.quiet:
+            print(f"{path}: ok ({result.name}: {result.total_params:,} params, "
+                  f"{len(result.layers)} layers)")
+    return EXIT_INVALID if failed else EXIT_OK
+
+
+def cmd_summary(args) -> int:
+    from . import report
+    from .analysis import analyze
+    from .spec import load
+
+    result = analyze(load(args.spec), _parse_dims(args.dim))
+    render: Callable = report.to_json if args.json else report.markdown if args.markdown else report.table
+    print(render(result, args.batch, args.optimizer))
+    return EXIT_OK
+
+
+def cmd_ops(args) -> int:
+    from .layers import REGISTRY
+
+    width = max(map(len, REGISTRY))
+    for op in sorted(REGISTRY, key=lambda o: (REGISTRY[o].family, o)):
+        entry = REGISTRY[op]
+        doc = (type(entry).__doc__ or "").strip().splitlines()[0]
+        print(f"{op.ljust(width)}  {entry.family:<15} {doc}")
+    return EXIT_OK
+
+
+def _parser() -> argparse.ArgumentParser:
+    from . import __version__
+    from .analysis import OPTIMIZER_STATES
+
+    parser = argparse.ArgumentParser(prog="netspec", description="A declarative network compiler.")
+    parser.add_argument("--version", action="version", version=f"netspec {__version__}")
+    sub = parser.add_subparsers(metavar="COMMAND")
+
+    dim = dict(action="append", metavar="NAME=SIZE", help="bind a symbolic input dim, e.g. T=32")
+
+    p = sub.add_parser("validate", help="check specs: shapes, references, arguments, expect")
+    p.add_argument("specs", nargs="+", metavar="SPEC")
+    p.add_argument("-q", "--quiet", action="store_true", help="print errors only")
+    p.add_argument("--dim", **dim)
+    p.set_defaults(run=cmd_validate)
+
+    p = sub.add_parser("summary", help="per-layer shapes, params, MACs, receptive fields and totals")
+    p.add_argument("spec", metavar="SPEC")
+    fmt = p.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="one JSON object (the machine-readable contract)")
+    fmt.add_argument("--markdown", action="store_true", help="a Markdown table")
+    p.add_argument("--batch", type=_positive, metavar="N", help="add a training-memory estimate at batch N")
+    p.add_argument("--optimizer", choices=sorted(OPTIMIZER_STATES), default="adam",
+                   help="optimizer for the training-memory estimate (default adam)")
+    p.add_argument("--dim", **dim)
+    p.set_defaults(run=cmd_summary)
+
+    p = sub.add_parser("ops", help="list the layer types")
+    p.set_defaults(run=cmd_ops)
+    return parser
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got `{text}`")
+    return int(text)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,434 @@
+"""Expand a Spec into a Graph: a networkx DAG of named layer nodes with their shapes.
+
+Expansion resolves blocks, groups, `repeat`, `when`, `from` and `${...}`
+expressions, and infers every node's output shape on the way, because a
+`when:` or an argument may depend on the incoming shape (`in_channels`).
+Names are hierarchical: `layer1.0.conv1`; an unnamed layer is named by its
+position in its sequence. Errors are collected; a node whose input is unknown
+(because of an earlier error) is kept with an unknown shape, without a second
+error, so one run reports every independent mistake.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+import networkx as nx
+from pydantic import ValidationError
+
+from .arith import Shape
+from .errors import Diagnostics, PathT, SpecError, SpecErrors, did_you_mean
+from .expr import ExprError, resolve
+from .layers import FROM, REGISTRY, Args, Layer, ShapeError
+from .spec import Block, InputDef, Item, Spec, pydantic_errors
+
+
+@dataclass
+class Node:
+    """One layer of the expanded graph."""
+
+    name: str
+    op: str
+    args: Args
+    inputs: list[str]
+    in_shapes: list[Shape | None]
+    shape: Shape | None
+    path: PathT
+    scope: str | None = None
+    frozen: bool = False
+
+    @property
+    def entry(self) -> Layer:
+        return REGISTRY[self.op]
+
+    @property
+    def label(self) -> str:
+        return self.entry.label(self.args)
+
+
+@dataclass
+class Scope:
+    """A block instance, a group, or the copies of a repeated item."""
+
+    name: str
+    kind: str  # "block", "group" or "repeat"
+    op: str | None  # the block's type, for kind "block" (and "repeat" of a block)
+    parent: str | None
+    path: PathT
+    repeat: int | None = None
+
+
+@dataclass
+class Graph:
+    name: str
+    spec: Spec
+    dag: nx.DiGraph
+    inputs: dict[str, InputDef]
+    nodes: dict[str, Node] = field(default_factory=dict)  # in topological (creation) order
+    outputs: dict[str, str] = field(default_factory=dict)  # output name -> node or input name
+    scopes: dict[str, Scope] = field(default_factory=dict)
+    errors: list[SpecError] = field(default_factory=list)
+
+    def shape_of(self, name: str) -> Shape | None:
+        if name in self.inputs:
+            return tuple(self.inputs[name].shape)
+        return self.nodes[name].shape
+
+
+class Ref(NamedTuple):
+    name: str
+    shape: Shape | None
+
+
+class Names:
+    """A scope's visible names; block bodies start a fresh chain (they see only their inputs)."""
+
+    def __init__(self, parent: Names | None = None):
+        self.table: dict[str, Ref] = {}
+        self.pending: set[str] = set()
+        self.parent = parent
+
+    def lookup(self, name: str) -> Ref | None:
+        scope: Names | None = self
+        while scope is not None:
+            if name in scope.table:
+                return scope.table[name]
+            scope = scope.parent
+        return None
+
+    def is_pending(self, name: str) -> bool:
+        scope: Names | None = self
+        while scope is not None:
+            if name in scope.pending:
+                return True
+            scope = scope.parent
+        return False
+
+    def visible(self) -> set[str]:
+        out: set[str] = set()
+        scope: Names | None = self
+        while scope is not None:
+            out |= scope.table.keys()
+            scope = scope.parent
+        return out
+
+
+def build_graph(spec: Spec, strict: bool = True) -> Graph:
+    """Expand `spec`. With strict=False, return the partial graph with its errors instead of raising."""
+    graph = _Expander(spec).run()
+    if strict and graph.errors:
+        raise SpecErrors(graph.errors)
+    return graph
+
+
+class _Expander:
+    def __init__(self, spec: Spec):
+        self.spec = spec
+        self.source = spec.source
+        self.diag = Diagnostics()
+        self.diag.extend(spec.errors)
+        self.graph = Graph(spec.name, spec, nx.DiGraph(), dict(spec.inputs))
+        self.refs: dict[str, Ref] = {}  # every full name -> its output, for dotted `from`
+        self.used: set[str] = set()  # names some layer takes as input
+
+    def error(self, message: str, path: PathT, hint: str | None = None, key: bool = False,
+              where: str | None = None) -> None:
+        err = self.source.error(message, path, hint, key=key)
+        if where:
+            err.notes.append(f"in `{where}`")
+        self.diag.add(err)
+
+    def run(self) -> Graph:
+        top = Names()
+        for name, spec_input in self.graph.inputs.items():
+            ref = Ref(name, tuple(spec_input.shape))
+            top.table[name] = ref
+            self.graph.dag.add_node(name, kind="input")
+        env = dict(self.spec.model.args)
+        first = next(iter(top.table.values())) if len(top.table) == 1 else None
+        last = self.seq(self.spec.layers, "", top, first, env, False, None)
+        self._outputs(top, last)
+        self._unused_inputs()
+        self.graph.errors = self.diag.errors
+        return self.graph
+
+    def _outputs(self, top: Names, last: Ref | None) -> None:
+        names = self.spec.model.outputs
+        if names is None:
+            if last is not None:
+                self.graph.outputs["output"] = last.name
+            return
+        for i, name in enumerate(names):
+            ref = top.lookup(name) or self.refs.get(name)
+            if ref is None:
+                self.error(f"output `{name}` names no layer", ("outputs", i),
+                           did_you_mean(name, top.visible() | self.refs.keys()))
+            elif name in self.graph.outputs:
+                self.error(f"output `{name}` is listed twice", ("outputs", i))
+            else:
+                self.graph.outputs[name] = ref.name
+
+    def _unused_inputs(self) -> None:
+        for name in self.graph.inputs:
+            if name not in self.used and name not in self.graph.outputs.values():
+                path = ("input",) if self.spec.model.input is not None else ("inputs", name)
+                self.error(f"input `{name}` is never used", path, key=self.spec.model.inputs is not None,
+                           hint="name it in a layer's `from:`, or remove it")
+
+    # ---- sequences and items -------------------------------------------------------------
+
+    def seq(self, items: list[Item], prefix: str, names: Names, current: Ref | None, env: dict,
+            frozen: bool, scope: str | None) -> Ref | None:
+        names.pending = {item.name for item in items if item.name}
+        for i, item in enumerate(items):
+            local = item.name or str(i)
+            full = prefix + local
+            if item.name and item.name in names.table:
+                self.error(f"duplicate layer name `{item.name}`", item.path + ("name",),
+                           "names must be unique within their sequence")
+            out = self.item(item, full, names, current, env, frozen or item.frozen, scope)
+            if out is None:  # failed (already reported): later layers see an unknown shape
+                out = Ref(full, None)
+                self.graph.dag.add_node(full, kind="invalid", path=item.path)
+            current = out
+            names.pending.discard(local)
+            names.table[local] = current
+            self.refs[full] = current
+        return current
+
+    def item(self, item: Item, full: str, names: Names, current: Ref | None, env: dict, frozen: bool,
+             scope: str | None) -> Ref | None:
+        if item.invalid:
+            return None  # reported by the parser
+        inputs = self.inputs_of(item, names, current, full)
+        if inputs is None:
+            return None
+        self.used.update(r.name for r in inputs)
+        local_env = {**env, **_shape_vars(inputs[0].shape)}
+        if item.when is not None:
+            when = self.value(item.when, local_env, item.path + ("when",), full, inputs)
+            if when is _FAILED:
+                return None
+            if not isinstance(when, bool):
+                self.error(f"`when` must be true or false, got {when!r}", item.path + ("when",), where=full)
+                return None
+            if not when:
+                return inputs[0]  # an absent layer passes its input through
+        if item.repeat is None:
+            return self.one(item, full, inputs, names, env, frozen, scope)
+        repeat = self.value(item.repeat, local_env, item.path + ("repeat",), full, inputs)
+        if repeat is _FAILED:
+            return None
+        if not isinstance(repeat, int) or isinstance(repeat, bool) or repeat < 0:
+            self.error(f"`repeat` must be a whole number ≥ 0, got {repeat!r}", item.path + ("repeat",),
+                       where=full)
+            return None
+        if repeat == 0:
+            return inputs[0]
+        self.graph.scopes[full] = Scope(full, "repeat", item.op if item.op in self.spec.blocks else None,
+                                        scope, item.path, repeat)
+        out: Ref | None = None
+        for k in range(repeat):
+            out = self.one(item, f"{full}.{k}", inputs, names, env, frozen, full)
+            if out is None:
+                return None
+            inputs = [out]
+        return out
+
+    def one(self, item: Item, full: str, inputs: list[Ref], names: Names, env: dict, frozen: bool,
+            scope: str | None) -> Ref | None:
+        if item.layers is not None:
+            self.graph.scopes[full] = Scope(full, "group", None, scope, item.path)
+            inner = Names(names)
+            inner.table["input"] = inputs[0]
+            return self.seq(item.layers, full + ".", inner, inputs[0], env, frozen, full)
+        if item.op in self.spec.blocks:
+            return self.block(self.spec.blocks[item.op], item, full, inputs, env, frozen, scope)
+        return self.layer(item, full, inputs, env, frozen, scope)
+
+    def inputs_of(self, item: Item, names: Names, current: Ref | None, full: str) -> list[Ref] | None:
+        entry = REGISTRY.get(item.op) if item.op else None
+        if entry is not None and entry.main_arg == FROM and isinstance(item.args, (list, str)):
+            refs, path = item.args, item.path + (item.op,)
+            if item.from_ is not None:
+                self.error(f"`{item.op}` names its inputs twice (in its list and in `from`)",
+                           item.path + ("from",), where=full)
+        elif item.from_ is not None:
+            refs, path = item.from_, item.path + ("from",)
+        elif current is None:
+            self.error("this layer has no input", item.path,
+                       "with several inputs, the first layer names its input with `from:`", where=full)
+            return None
+        else:
+            return [current]
+        refs = [refs] if isinstance(refs, str) else refs
+        if not isinstance(refs, list) or not refs or not all(isinstance(r, str) for r in refs):
+            self.error("`from` takes a layer name or a list of names", path, where=full)
+            return None
+        out = []
+        for i, ref_name in enumerate(refs):
+            ref = names.lookup(ref_name) or self.refs.get(ref_name)
+            where = path + (i,) if len(refs) > 1 or isinstance(item.args, list) else path
+            if ref is not None:
+                out.append(ref)
+            elif names.is_pending(ref_name):
+                self.error(f"`{ref_name}` is defined after this layer", where,
+                           "`from` may only name earlier layers (so the graph has no cycles)", where=full)
+            else:
+                self.error(f"`from` names `{ref_name}`, which is not defined here", where,
+                           did_you_mean(ref_name, names.visible()) or
+                           f"visible here: {', '.join(sorted(names.visible())) or 'nothing'}", where=full)
+        return out if len(out) == len(refs) else None
+
+    def value(self, raw: Any, env: dict, path: PathT, full: str, inputs: list[Ref]) -> Any:
+        try:
+            return resolve(raw, env)
+        except ExprError as exc:
+            if all(r.shape is not None for r in inputs):  # else an earlier error explains it
+                self.error(exc.message, path, exc.hint, where=full)
+            return _FAILED
+
+    # ---- blocks ---------------------------------------------------------------------------
+
+    def block(self, block: Block, item: Item, full: str, inputs: list[Ref], env: dict, frozen: bool,
+              scope: str | None) -> Ref | None:
+        path = item.path + (item.op,)
+        local_env = {**env, **_shape_vars(inputs[0].shape)}
+        given = item.args
+        if not isinstance(given, dict):
+            if len(block.args) != 1:
+                self.error(f"block `{block.name}` takes named arguments: {', '.join(block.args) or 'none'}",
+                           path, f"write `{block.name}: {{name: value}}`", where=full)
+                return None
+            given = {next(iter(block.args)): given}
+        block_env = dict(env)
+        ok = True
+        for key in given:
+            if key not in block.args:
+                self.error(f"unknown argument `{key}` for block `{block.name}`", path + (key,),
+                           did_you_mean(key, block.args) or f"its arguments: {', '.join(block.args)}",
+                           key=True, where=full)
+                ok = False
+        for key, (required, default) in block.args.items():
+            if key not in given:
+                if required is not None:
+                    self.error(f"block `{block.name}` needs argument `{key}` ({required.__name__})", path,
+                               where=full)
+                    ok = False
+                else:
+                    block_env[key] = default
+                continue
+            value = self.value(given[key], local_env, path + (key,), full, inputs)
+            if value is _FAILED:
+                ok = False
+                continue
+            expected = required or (type(default) if default is not None else None)
+            if expected is not None and not _is_type(value, expected):
+                self.error(f"argument `{key}` of block `{block.name}` must be {expected.__name__}, "
+                           f"got {value!r}", path + (key,), where=full)
+                ok = False
+            block_env[key] = value
+        if len(inputs) != len(block.inputs):
+            self.error(f"block `{block.name}` takes {len(block.inputs)} input(s) "
+                       f"({', '.join(block.inputs)}), got {len(inputs)}", item.path, where=full)
+            ok = False
+        if not ok:
+            return None
+        self.graph.scopes[full] = Scope(full, "block", block.name, scope, item.path)
+        inner = Names()
+        inner.table.update(zip(block.inputs, inputs))
+        out = self.seq(block.layers, full + ".", inner, inputs[0], block_env, frozen, full)
+        if block.output is None:
+            return out
+        ref = inner.lookup(block.output)
+        if ref is None:
+            self.error(f"block output `{block.output}` names no layer of the block", block.path + ("output",),
+                       did_you_mean(block.output, inner.visible()))
+        return ref
+
+    # ---- catalog layers ---------------------------------------------------------------------
+
+    def layer(self, item: Item, full: str, inputs: list[Ref], env: dict, frozen: bool,
+              scope: str | None) -> Ref | None:
+        entry = REGISTRY[item.op]
+        path = item.path + (item.op,)
+        raw = item.args
+        if entry.main_arg == FROM and isinstance(raw, (list, str)):
+            raw = {}
+        elif not isinstance(raw, dict):
+            if entry.main_arg is None or entry.main_arg == FROM:
+                self.error(f"`{item.op}` takes no single argument", path,
+                           f"write `{item.op}: {{...}}` with named arguments", where=full)
+                return None
+            raw = {entry.main_arg: raw}
+            short = True
+        else:
+            short = False
+        local_env = {**env, **_shape_vars(inputs[0].shape)}
+        values = self.value(raw, local_env, path, full, inputs)
+        if values is _FAILED:
+            return None
+        try:
+            args = entry.Args.model_validate(values)
+        except ValidationError as exc:
+            fields = _field_names(entry.Args)
+            for err in pydantic_errors(exc, () if short else path, self.source, aliases=fields,
+                                       what="argument"):
+                if short:
+                    err = self.source.error(f"`{item.op}`: {err.message}", path)
+                err.notes.append(f"in `{full}`")
+                self.diag.add(err)
+            return None
+        low, high = entry.arity
+        if len(inputs) < low or (high is not None and len(inputs) > high):
+            want = f"{low}" if low == high else f"at least {low}" if high is None else f"{low} to {high}"
+            self.error(f"`{item.op}` takes {want} input(s), got {len(inputs)}",
+                       item.path + ("from",) if item.from_ is not None else path,
+                       "name its inputs: `- add: [a, b]`" if low > 1 else None, where=full)
+            return None
+        in_shapes = [r.shape for r in inputs]
+        shape = None
+        if all(s is not None for s in in_shapes):
+            try:
+                shape = tuple(entry.infer(args, in_shapes))
+            except ShapeError as exc:
+                blamed = path + (exc.arg,) if exc.arg and not short and exc.arg in values else path
+                shown = ", ".join("×".join(map(str, s)) for s in in_shapes)
+                err = self.source.error(exc.message, blamed, exc.hint)
+                err.notes.append(f"in `{full}` ({item.op}), input {shown}")
+                self.diag.add(err)
+        node = Node(full, item.op, args, [r.name for r in inputs], in_shapes, shape, item.path, scope, frozen)
+        self.graph.nodes[full] = node
+        self.graph.dag.add_node(full, kind="layer")
+        for i, ref in enumerate(inputs):
+            self.graph.dag.add_edge(ref.name, full, index=i, shape=ref.shape)
+        return Ref(full, shape)
+
+
+_FAILED = object()
+
+
+def _shape_vars(shape: Shape | None) -> dict[str, Any]:
+    """Names an expression may use about the incoming tensor."""
+    if not shape:
+        return {}
+    return {"in_shape": list(shape), "in_channels": shape[0], "in_features": shape[-1]}
+
+
+def _is_type(value: Any, expected: type) -> bool:
+    if expected is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if expected is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, expected)
+
+
+def _field_names(model: type[Args]) -> set[str]:
+    names = set()
+    for name, info in model.model_fields.items():
+        names.add(name)
+        alias = info.validation_alias
+        if alias is not None and hasattr(alias, "choices"):
+            names.update(c for c in alias.choices if isinstance(c, str))
+    return names

@@ -1,0 +1,142 @@
+"""Load YAML safely, keeping the source position of every key and value.
+
+`load_source(path)` returns a `Source`: the plain tree (dicts, lists, scalars)
+and two maps from spec path to `Mark` — where each value starts and where each
+mapping key starts. `extends: base.yaml` is resolved here: the base is loaded
+(relative to the deriving file), then the deriving file is merged over it.
+
+Merge rules for `extends`: mappings merge key by key, recursively; any other
+value (a list, a scalar) in the deriving file replaces the base's value whole;
+`extends` chains are followed, and a cycle is an error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import Mark, PathT, SpecError, remember_source
+
+
+@dataclass
+class Source:
+    """A loaded spec tree with the source marks of its paths."""
+
+    tree: Any
+    file: str
+    marks: dict[PathT, Mark] = field(default_factory=dict)
+    key_marks: dict[PathT, Mark] = field(default_factory=dict)
+
+    def mark(self, path: PathT, key: bool = False) -> Mark | None:
+        """Where `path` is written (its key with key=True), else its nearest written ancestor."""
+        path = tuple(path)
+        if key and path in self.key_marks:
+            return self.key_marks[path]
+        while path:
+            if path in self.marks:
+                return self.marks[path]
+            path = path[:-1]
+        return self.marks.get((), None)
+
+    def error(self, message: str, path: PathT, hint: str | None = None, key: bool = False) -> SpecError:
+        return SpecError(message, tuple(path), self.mark(path, key=key), hint)
+
+
+def parse_yaml(text: str, file: str) -> Source:
+    """Parse one YAML document with the safe loader, recording marks; no tags beyond YAML's own."""
+    remember_source(file, text)
+    loader = yaml.SafeLoader(text)
+    source = Source(None, file)
+    try:
+        root = loader.get_single_node()
+        source.tree = {} if root is None else _convert(loader, root, (), source)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = Mark(file, mark.line + 1, mark.column + 1) if mark else None
+        raise SpecError(f"invalid YAML: {exc.problem or exc.context}", (), where) from None
+    except yaml.YAMLError as exc:
+        raise SpecError(f"invalid YAML: {exc}", (), Mark(file, 1, 1)) from None
+    finally:
+        loader.dispose()
+    return source
+
+
+def _mark(file: str, node: yaml.Node) -> Mark:
+    return Mark(file, node.start_mark.line + 1, node.start_mark.column + 1)
+
+
+def _convert(loader: yaml.SafeLoader, node: yaml.Node, path: PathT, source: Source) -> Any:
+    source.marks[path] = _mark(source.file, node)
+    if isinstance(node, yaml.MappingNode):
+        loader.flatten_mapping(node)  # YAML merge keys (<<) resolve here
+        out: dict = {}
+        for key_node, value_node in node.value:
+            key = loader.construct_object(key_node, deep=True)
+            if not isinstance(key, (str, int)):
+                raise SpecError("mapping keys must be names", path, _mark(source.file, key_node))
+            if key in out:
+                raise SpecError(f"duplicate key `{key}`", path + (key,), _mark(source.file, key_node),
+                                "each key may appear once in a mapping")
+            source.key_marks[path + (key,)] = _mark(source.file, key_node)
+            out[key] = _convert(loader, value_node, path + (key,), source)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_convert(loader, item, path + (i,), source) for i, item in enumerate(node.value)]
+    return loader.construct_object(node, deep=True)
+
+
+def load_source(path: str | Path, _chain: tuple[str, ...] = ()) -> Source:
+    """Read a spec file, following `extends` (relative to the file) and merging."""
+    path = Path(path)
+    file = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SpecError(f"cannot read `{file}`: {exc.strerror or exc}", (), None) from None
+    source = parse_yaml(text, file)
+    if not isinstance(source.tree, dict):
+        raise source.error("a spec is a mapping (name:, input:, layers:, ...)", ())
+    base_name = source.tree.get("extends")
+    if base_name is None:
+        return source
+    if not isinstance(base_name, str):
+        raise source.error("`extends` takes a file name", ("extends",))
+    base_path = (path.parent / base_name).resolve()
+    chain = _chain + (str(path.resolve()),)
+    if str(base_path) in chain:
+        raise source.error(f"`extends` forms a cycle through `{base_name}`", ("extends",))
+    if not base_path.exists():
+        raise source.error(f"`extends` names `{base_name}`, which does not exist next to `{file}`",
+                           ("extends",))
+    base = load_source(base_path, chain)
+    return merge(base, source)
+
+
+def merge(base: Source, over: Source) -> Source:
+    """`over` merged onto `base` by the `extends` rules; marks follow the value that wins."""
+    marks = dict(base.marks)
+    key_marks = dict(base.key_marks)
+    tree = _merge_value(base.tree, over.tree, (), marks, key_marks)
+    tree.pop("extends", None)
+    marks.update(over.marks)
+    key_marks.update(over.key_marks)
+    return Source(tree, over.file, marks, key_marks)
+
+
+def _merge_value(base: Any, over: Any, path: PathT, marks: dict, key_marks: dict) -> Any:
+    if isinstance(base, dict) and isinstance(over, dict):
+        out = dict(base)
+        for key, value in over.items():
+            if key in base:
+                out[key] = _merge_value(base[key], value, path + (key,), marks, key_marks)
+            else:
+                out[key] = value
+        return out
+    # replaced whole: forget where the base's version of this subtree was written
+    for table in (marks, key_marks):
+        for p in [p for p in table if p[: len(path)] == path and len(p) > len(path)]:
+            del table[p]
+    return over

@@ -1,0 +1,154 @@
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from netspec.layers import GLOBAL, REGISTRY, ShapeError, SymbolicSize
+from netspec.torch_backend import instantiate
+from tests.layers.harness import check
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    tokens=st.integers(1, 9),
+    head_dim=st.integers(1, 4),
+    heads=st.integers(1, 4),
+    bias=st.booleans(),
+    dropout=st.sampled_from([0.0, 0.1]),
+)
+def test_self_attention_matches_torch(tokens, head_dim, heads, bias, dropout):
+    e = heads * head_dim
+    shape, params, macs = check("self_attention", {"heads": heads, "bias": bias, "dropout": dropout},
+                                [(tokens, e)])
+    assert shape == (tokens, e)
+    assert params == 4 * e * e + (4 * e if bias else 0)
+    assert macs == 4 * tokens * e * e + 2 * tokens * tokens * e
+
+
+def test_self_attention_symbolic_tokens():
+    entry = REGISTRY["self_attention"]
+    a = entry.Args.model_validate({"num_heads": 2, "embed_dim": 8})
+    assert entry.infer(a, [("N", 8)]) == ("N", 8)
+    assert entry.params(a, [("N", 8)]) == 4 * 64 + 4 * 8
+    with pytest.raises(SymbolicSize):
+        entry.macs(a, [("N", 8)], ("N", 8))
+    assert entry.rf(a, [("N", 8)]) == GLOBAL
+    assert entry.label(a) == "self_attention 2 heads"
+
+
+def test_self_attention_module_and_fx():
+    entry = REGISTRY["self_attention"]
+    a = entry.Args.model_validate({"heads": 2, "bias": False})
+    call = entry.module(a, [(5, 8)])
+    assert (call.cls, call.args, call.kwargs) == ("MultiheadAttention", (8, 2),
+                                                  {"dropout": 0.0, "bias": False, "batch_first": True})
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.attn = instantiate(call)
+
+        def forward(self, x):
+            return entry.forward(self.attn, a, [x])
+
+    net = Net().eval()
+    x = torch.randn(2, 5, 8)
+    torch.testing.assert_close(torch.fx.symbolic_trace(net)(x), net(x))
+
+
+def test_heads_must_divide_embed_dim():
+    entry = REGISTRY["self_attention"]
+    with pytest.raises(ShapeError, match="num_heads 5 does not divide the embedding dim 12") as info:
+        entry.infer(entry.Args.model_validate({"heads": 5}), [(4, 12)])
+    assert info.value.arg == "num_heads"
+    assert info.value.hint == "use a num_heads that divides 12: 1, 2, 3, 4, 6, 12"
+
+
+def test_checks_stated_embed_dim():
+    entry = REGISTRY["self_attention"]
+    with pytest.raises(ShapeError, match="embed_dim is 16 but the tokens have 12 features") as info:
+        entry.infer(entry.Args.model_validate({"heads": 2, "embed_dim": 16}), [(4, 12)])
+    assert info.value.arg == "embed_dim"
+
+
+@pytest.mark.parametrize("op", ["self_attention", "class_token", "pos_embedding"])
+def test_token_ops_reject_an_image(op):
+    entry = REGISTRY[op]
+    a = entry.Args.model_validate({"heads": 1} if op == "self_attention" else {})
+    with pytest.raises(ShapeError, match=rf"{op} needs a token sequence \[N, embed_dim\], got 3×4×4") as info:
+        entry.infer(a, [(3, 4, 4)])
+    assert "permute" in info.value.hint
+    with pytest.raises(ShapeError, match="needs a known embedding dim, got symbolic `E`"):
+        entry.infer(a, [(4, "E")])
+
+
+@settings(max_examples=20, deadline=None)
+@given(tokens=st.integers(1, 9), e=st.integers(1, 16))
+def test_class_token_and_pos_embedding_match_torch(tokens, e):
+    shape, params, macs = check("class_token", {}, [(tokens, e)])
+    assert (shape, params, macs) == ((tokens + 1, e), e, 0)
+    shape, params, macs = check("pos_embedding", {}, [(tokens, e)])
+    assert (shape, params, macs) == ((tokens, e), tokens * e, 0)
+    assert REGISTRY["pos_embedding"].flops(None, [(tokens, e)], shape) == tokens * e
+
+
+def test_class_token_prepends_the_learned_token():
+    entry = REGISTRY["class_token"]
+    token = instantiate(entry.module(None, [(3, 4)]))
+    with torch.no_grad():
+        token.fill_(7.0)
+    x = torch.randn(2, 3, 4)
+    y = entry.forward(token, None, [x])
+    assert torch.equal(y[:, 0], torch.full((2, 4), 7.0))
+    assert torch.equal(y[:, 1:], x)
+
+
+def test_class_token_symbolic_length():
+    entry = REGISTRY["class_token"]
+    assert entry.infer(None, [("N", 8)]) == ("N+1", 8)
+    assert entry.infer(None, [("(L-3)//2+1", 8)]) == ("((L-3)//2+1)+1", 8)
+
+
+def test_pos_embedding_needs_known_length():
+    entry = REGISTRY["pos_embedding"]
+    with pytest.raises(ShapeError, match="needs a known number of tokens, got symbolic `N`") as info:
+        entry.infer(None, [("N", 8)])
+    assert "fixed length" in info.value.hint
+
+
+def test_vit_front_end_chains():
+    """conv2d patchify -> flatten -> permute -> class_token -> pos_embedding -> self_attention, in torch."""
+    cls, pos, attn = (REGISTRY[op] for op in ("class_token", "pos_embedding", "self_attention"))
+    a = attn.Args.model_validate({"heads": 4})
+    patches = (4, 16)  # 8×8 image, 4×4 patches, 16 channels
+    seq = cls.infer(None, [patches])
+    assert pos.infer(None, [seq]) == attn.infer(a, [seq]) == (5, 16)
+    token, table = instantiate(cls.module(None, [patches])), instantiate(pos.module(None, [seq]))
+    m = instantiate(attn.module(a, [seq])).eval()
+    x = torch.nn.Conv2d(3, 16, kernel_size=4, stride=4)(torch.randn(2, 3, 8, 8))
+    x = x.flatten(2).permute(0, 2, 1)  # (B, 4, 16)
+    y = attn.forward(m, a, [pos.forward(table, None, [cls.forward(token, None, [x])])])
+    assert tuple(y.shape) == (2, 5, 16)
+
+
+VALUES = st.one_of(st.integers(-2, 8), st.booleans(), st.none(), st.sampled_from([0.0, 0.5, 2.0, "x", [1]]))
+KEYS = st.sampled_from(["heads", "num_heads", "dropout", "bias", "embed_dim", "kernel"])
+DIMS = st.one_of(st.integers(1, 8), st.just("N"))
+
+
+@settings(max_examples=60, deadline=None)
+@given(op=st.sampled_from(["self_attention", "class_token", "pos_embedding"]),
+       args=st.dictionaries(KEYS, VALUES, max_size=4), shape=st.lists(DIMS, max_size=3))
+def test_random_bad_combos_raise_only_spec_errors(op, args, shape):
+    entry = REGISTRY[op]
+    try:
+        a = entry.Args.model_validate(args)
+        out = entry.infer(a, [tuple(shape)])
+    except (ValidationError, ShapeError):
+        return
+    assert isinstance(entry.params(a, [tuple(shape)]), int)
+    try:
+        assert isinstance(entry.macs(a, [tuple(shape)], out), int)
+    except SymbolicSize:
+        assert "N" in shape
