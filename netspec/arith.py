@@ -46,13 +46,15 @@ def conv_out(length: Dim, kernel: int, stride: int = 1, padding: int = 0, dilati
     """Output length of a convolution or pooling window (torch.nn.Conv*d / *Pool*d docs).
 
     out = floor((L + 2p - d(k-1) - 1) / s) + 1   (ceil with ceil_mode, as torch's pools:
-    the last window must start inside the input or left padding).
+    the last window must start inside the input or left padding). A symbolic length
+    gets the expression without that last-window correction.
     """
     span = dilation * (kernel - 1) + 1
     if not is_known(length):
         if stride == 1:
             return _affine(length, 1, 1, 2 * padding - span + 1)
-        return _affine(_affine(length, 1, 1, 2 * padding - span), 1, stride, 1)
+        round_up = stride - 1 if ceil_mode else 0  # ceil(x/s) = floor((x + s - 1)/s)
+        return _affine(_affine(length, 1, 1, 2 * padding - span + round_up), 1, stride, 1)
     eff = length + 2 * padding - span
     if eff < 0:
         return eff  # caller reports a kernel larger than its input
@@ -89,9 +91,15 @@ def scale_dim(length: Dim, factor: float) -> Dim:
     return f"floor({length}*{factor:g})"
 
 
-def as_tuple(value: int | Sequence[int], n: int) -> tuple[int, ...] | None:
-    """Broadcast an int to n axes; a list must have exactly n entries (else None)."""
-    if isinstance(value, int):
+def adaptive_windows(length: int, out: int) -> list[tuple[int, int]]:
+    """[start, end) of each window of torch's adaptive pooling (aten AdaptiveAveragePooling):
+    start = floor(i·L/out), end = ceil((i+1)·L/out)."""
+    return [(i * length // out, -(-(i + 1) * length // out)) for i in range(out)]
+
+
+def as_tuple(value: object | Sequence, n: int) -> tuple | None:
+    """Broadcast a scalar to n axes; a list must have exactly n entries (else None)."""
+    if not isinstance(value, (list, tuple)):
         return (value,) * n
     value = tuple(value)
     return value if len(value) == n else None

@@ -64,9 +64,12 @@ def evaluate(text: str, env: Mapping[str, Any]) -> Any:
     """Evaluate one expression over the names in `env`."""
     try:
         tree = ast.parse(text.strip(), mode="eval")
-    except SyntaxError:
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
         raise ExprError(f"cannot parse expression `{text}`") from None
-    return _Eval(env, text).visit(tree.body)
+    try:
+        return _Eval(env, text).visit(tree.body)
+    except RecursionError:
+        raise ExprError(f"expression `{text[:40]}...` is nested too deeply") from None
 
 
 class _Eval:

@@ -230,7 +230,7 @@ class _Expander:
                                         scope, item.path, repeat)
         out: Ref | None = None
         for k in range(repeat):
-            out = self.one(item, f"{full}.{k}", inputs, names, env, frozen, full)
+            out = self.one(item, f"{full}.{k}", inputs, names, {**env, "index": k}, frozen, full)
             if out is None:
                 return None
             inputs = [out]
@@ -395,7 +395,7 @@ class _Expander:
             except ShapeError as exc:
                 blamed = path + (exc.arg,) if exc.arg and not short and exc.arg in values else path
                 shown = ", ".join("×".join(map(str, s)) for s in in_shapes)
-                err = self.source.error(exc.message, blamed, exc.hint)
+                err = self.source.error(exc.message, blamed, exc.hint, key=blamed == path)
                 err.notes.append(f"in `{full}` ({item.op}), input {shown}")
                 self.diag.add(err)
         node = Node(full, item.op, args, [r.name for r in inputs], in_shapes, shape, item.path, scope, frozen)

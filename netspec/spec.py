@@ -246,8 +246,12 @@ def pydantic_errors(exc: ValidationError, path: PathT, source: Source, aliases: 
                     what: str = "") -> list[SpecError]:
     """Turn pydantic's errors into located SpecErrors (unknown keys get a did-you-mean)."""
     out = []
-    for err in exc.errors():
+    errs = exc.errors()
+    extras = {_clean_loc(e["loc"])[-1] for e in errs if e["type"] == "extra_forbidden"}
+    for err in errs:
         loc = _clean_loc(err["loc"])
+        if err["type"] == "missing" and did_you_mean(loc[-1], map(str, extras)):
+            continue  # a misspelling of it is reported, with the right name
         where = path + loc
         if err["type"] == "extra_forbidden":
             key = loc[-1]

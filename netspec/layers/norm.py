@@ -1,1 +1,272 @@
-"""(entries being written)"""
+"""Normalization layers: batch, layer and group normalization."""
+
+from __future__ import annotations
+
+from typing import Annotated, ClassVar
+
+from pydantic import Field, PositiveFloat, PositiveInt
+
+from ..arith import format_shape, is_known
+from .base import Args, Call, Layer, ShapeError, arg, count, register
+
+Momentum = Annotated[float, Field(ge=0.0, le=1.0)]
+BATCHNORM_FOR_RANK = {1: "batchnorm1d", 2: "batchnorm1d", 3: "batchnorm2d", 4: "batchnorm3d"}
+
+
+class BatchNormArgs(Args):
+    num_features: PositiveInt | None = None
+    eps: PositiveFloat = 1e-5
+    momentum: Momentum | None = 0.1
+    affine: bool = True
+    track_running_stats: bool = True
+
+
+class BatchNorm(Layer):
+    """What batchnorm1d/2d/3d share; each differs in the ranks it accepts and its torch class."""
+
+    family = "norm"
+    Args = BatchNormArgs
+    main_arg = "num_features"
+    ranks: ClassVar[tuple[int, ...]]  # accepted input ranks
+    layout: ClassVar[tuple[str, ...]]  # dim names, for messages
+    torch_cls: ClassVar[str]
+
+    def infer(self, a, shapes):
+        (shape,) = shapes
+        if len(shape) not in self.ranks:
+            expected = " or ".join(f"[{format_shape(self.layout[:r], ', ')}]" for r in self.ranks)
+            other = BATCHNORM_FOR_RANK.get(len(shape))
+            raise ShapeError(f"{self.op} needs {expected}, got {format_shape(shape)}",
+                             hint=f"did you mean `{other}`?" if other else None)
+        channels = shape[0]
+        if not is_known(channels):
+            raise ShapeError(f"{self.op} needs a known channel dim, got symbolic `{channels}`")
+        if a.num_features is not None and a.num_features != channels:
+            raise ShapeError(f"num_features is {a.num_features} but the input has {channels} channels",
+                             hint="drop `num_features`: it is inferred", arg="num_features")
+        return shape
+
+    def params(self, a, shapes):
+        return 2 * shapes[0][0] if a.affine else 0
+
+    def flops(self, a, shapes, out):
+        return 2 * count(shapes[0])
+
+    def label(self, a):
+        return self.op
+
+    def module(self, a, shapes):
+        return Call(self.torch_cls, (shapes[0][0],),
+                    {"eps": a.eps, "momentum": a.momentum, "affine": a.affine,
+                     "track_running_stats": a.track_running_stats})
+
+
+@register
+class BatchNorm1d(BatchNorm):
+    """Batch normalization of each channel over the batch (and length): y = (x - μ) / √(σ² + ε)·γ + β.
+
+    Args:
+        num_features: optional; the channels C, inferred from the input, checked when given.
+        eps: ε added to the variance.
+        momentum: weight of the new batch in the running statistics; `null` for a cumulative average.
+        affine: learn the per-channel scale γ and shift β.
+        track_running_stats: keep running mean and variance for evaluation (else batch statistics
+            are used in evaluation too).
+
+    Shapes: (C) -> (C) or (C, L) -> (C, L); L may be symbolic.
+
+    Costs: params = 2C with affine (the running mean and variance are buffers, not counted);
+    MACs 0; FLOPs = 2 per element: in inference the statistics fold into one scale and one shift.
+
+    Example: `- batchnorm1d` or `- batchnorm1d: {momentum: 0.01, affine: false}`
+    """
+
+    op = "batchnorm1d"
+    ranks = (1, 2)
+    layout = ("C", "L")
+    torch_cls = "BatchNorm1d"
+
+
+@register
+class BatchNorm2d(BatchNorm):
+    """Batch normalization of each channel of an image over the batch and the plane.
+
+    Args:
+        num_features: optional; the channels C, inferred from the input, checked when given.
+        eps: ε added to the variance.
+        momentum: weight of the new batch in the running statistics; `null` for a cumulative average.
+        affine: learn the per-channel scale γ and shift β.
+        track_running_stats: keep running mean and variance for evaluation (else batch statistics
+            are used in evaluation too).
+
+    Shapes: (C, H, W) -> (C, H, W); H and W may be symbolic.
+
+    Costs: params = 2C with affine (the running mean and variance are buffers, not counted);
+    MACs 0; FLOPs = 2 per element: in inference the statistics fold into one scale and one shift.
+
+    Example: `- batchnorm2d` or `- batchnorm2d: {eps: 1.0e-3, momentum: 0.01}`
+    """
+
+    op = "batchnorm2d"
+    ranks = (3,)
+    layout = ("C", "H", "W")
+    torch_cls = "BatchNorm2d"
+
+
+@register
+class BatchNorm3d(BatchNorm):
+    """Batch normalization of each channel of a volume over the batch and the volume.
+
+    Args:
+        num_features: optional; the channels C, inferred from the input, checked when given.
+        eps: ε added to the variance.
+        momentum: weight of the new batch in the running statistics; `null` for a cumulative average.
+        affine: learn the per-channel scale γ and shift β.
+        track_running_stats: keep running mean and variance for evaluation (else batch statistics
+            are used in evaluation too).
+
+    Shapes: (C, D, H, W) -> (C, D, H, W); D, H and W may be symbolic.
+
+    Costs: params = 2C with affine (the running mean and variance are buffers, not counted);
+    MACs 0; FLOPs = 2 per element: in inference the statistics fold into one scale and one shift.
+
+    Example: `- batchnorm3d` or `- batchnorm3d: {affine: false}`
+    """
+
+    op = "batchnorm3d"
+    ranks = (4,)
+    layout = ("C", "D", "H", "W")
+    torch_cls = "BatchNorm3d"
+
+
+class LayerNormArgs(Args):
+    normalized_shape: PositiveInt | Annotated[list[PositiveInt], Field(min_length=1)] | None = None
+    elementwise_affine: bool = arg("elementwise_affine", "affine", default=True)
+    bias: bool = True
+    eps: PositiveFloat = 1e-5
+
+
+@register
+class LayerNorm(Layer):
+    """Layer normalization of each sample over its trailing dims: y = (x - E[x]) / √(Var[x] + ε)·γ + β.
+
+    Args:
+        normalized_shape: the trailing dims normalized together, an int (the last dim) or a list;
+            default: the last dim of the input. Checked against the input.
+        elementwise_affine (alias `affine`): learn the scale γ (and shift β) over normalized_shape.
+        bias: learn the shift β (with elementwise_affine).
+        eps: ε added to the variance.
+
+    Shapes: (*, *normalized_shape) -> same; leading dims may be symbolic, normalized ones are known.
+
+    Costs: params = N·2 with affine and bias, N without bias, where N = prod(normalized_shape);
+    MACs 0; FLOPs = 5 per element with affine, 4 without (fvcore's convention: the statistics
+    are computed per sample, also in inference).
+
+    Example: `- layernorm` or `- layernorm: {normalized_shape: [8, 8], eps: 1.0e-6}`
+    """
+
+    op = "layernorm"
+    family = "norm"
+    Args = LayerNormArgs
+    main_arg = "normalized_shape"
+
+    @staticmethod
+    def normalized(a, shape) -> tuple:
+        if a.normalized_shape is None:
+            return tuple(shape[-1:])
+        if isinstance(a.normalized_shape, int):
+            return (a.normalized_shape,)
+        return tuple(a.normalized_shape)
+
+    def infer(self, a, shapes):
+        (shape,) = shapes
+        if not shape:
+            raise ShapeError("layernorm needs at least one dim, got a scalar")
+        normalized = self.normalized(a, shape)
+        trailing = shape[len(shape) - len(normalized):]
+        if len(normalized) > len(shape) or trailing != normalized:
+            raise ShapeError(f"normalized_shape is {list(normalized)} but the input "
+                             f"{format_shape(shape)} ends in {list(trailing)}", arg="normalized_shape",
+                             hint=f"use normalized_shape {list(shape[-len(normalized):])}, "
+                                  "or drop it to normalize the last dim")
+        if not all(is_known(d) for d in normalized):
+            raise ShapeError(f"layernorm needs known normalized dims, got {list(normalized)}",
+                             hint="`permute` the symbolic dim away from the end")
+        return shape
+
+    def params(self, a, shapes):
+        if not a.elementwise_affine:
+            return 0
+        return count(self.normalized(a, shapes[0])) * (2 if a.bias else 1)
+
+    def flops(self, a, shapes, out):
+        return count(shapes[0]) * (5 if a.elementwise_affine else 4)
+
+    def label(self, a):
+        return "layernorm"
+
+    def module(self, a, shapes):
+        return Call("LayerNorm", (list(self.normalized(a, shapes[0])),),
+                    {"eps": a.eps, "elementwise_affine": a.elementwise_affine, "bias": a.bias})
+
+
+class GroupNormArgs(Args):
+    num_groups: PositiveInt
+    num_channels: PositiveInt | None = None
+    eps: PositiveFloat = 1e-5
+    affine: bool = True
+
+
+@register
+class GroupNorm(Layer):
+    """Group normalization: the channels split into groups, each normalized over its channels and positions.
+
+    Args:
+        num_groups: groups G; must divide the channels C.
+        num_channels: optional; the channels C, inferred from the input, checked when given.
+        eps: ε added to the variance.
+        affine: learn a per-channel scale γ and shift β.
+
+    Shapes: (C, *) -> (C, *); trailing dims may be symbolic.
+
+    Costs: params = 2C with affine; MACs 0; FLOPs = 5 per element with affine, 4 without
+    (fvcore's convention: the statistics are computed per sample, also in inference).
+
+    Example: `- groupnorm: 32` or `- groupnorm: {num_groups: 8, eps: 1.0e-6}`
+    """
+
+    op = "groupnorm"
+    family = "norm"
+    Args = GroupNormArgs
+    main_arg = "num_groups"
+
+    def infer(self, a, shapes):
+        (shape,) = shapes
+        if not shape:
+            raise ShapeError("groupnorm needs a channel dim, got a scalar")
+        channels = shape[0]
+        if not is_known(channels):
+            raise ShapeError(f"groupnorm needs a known channel dim, got symbolic `{channels}`")
+        if a.num_channels is not None and a.num_channels != channels:
+            raise ShapeError(f"num_channels is {a.num_channels} but the input has {channels} channels",
+                             hint="drop `num_channels`: it is inferred", arg="num_channels")
+        if channels % a.num_groups:
+            divisors = [g for g in range(1, channels + 1) if channels % g == 0]
+            nearest = sorted(sorted(divisors, key=lambda g: abs(g - a.num_groups))[:4])
+            raise ShapeError(f"num_groups {a.num_groups} does not divide the {channels} channels",
+                             hint=f"choose a divisor of {channels}, e.g. {', '.join(map(str, nearest))}",
+                             arg="num_groups")
+        return shape
+
+    def params(self, a, shapes):
+        return 2 * shapes[0][0] if a.affine else 0
+
+    def flops(self, a, shapes, out):
+        return count(shapes[0]) * (5 if a.affine else 4)
+
+    def label(self, a):
+        return f"groupnorm {a.num_groups}"
+
+    def module(self, a, shapes):
+        return Call("GroupNorm", (a.num_groups, shapes[0][0]), {"eps": a.eps, "affine": a.affine})

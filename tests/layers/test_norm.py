@@ -1,0 +1,130 @@
+import math
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from netspec.layers import REGISTRY, ShapeError, SymbolicSize
+from tests.layers.harness import check
+
+BATCHNORM_RANKS = {"batchnorm1d": [1, 2], "batchnorm2d": [3], "batchnorm3d": [4]}
+dims = st.lists(st.integers(1, 4), max_size=3)
+
+
+def infer(op, args, shape):
+    entry = REGISTRY[op]
+    return entry.infer(entry.Args.model_validate(args), [shape])
+
+
+@settings(max_examples=40, deadline=None)
+@given(op=st.sampled_from(sorted(BATCHNORM_RANKS)), data=st.data(), channels=st.integers(1, 8),
+       affine=st.booleans(), track=st.booleans(), momentum=st.sampled_from([0.1, 0.5, None]))
+def test_batchnorm_matches_torch(op, data, channels, affine, track, momentum):
+    rank = data.draw(st.sampled_from(BATCHNORM_RANKS[op]))
+    shape = (channels, *data.draw(st.lists(st.integers(1, 4), min_size=rank - 1, max_size=rank - 1)))
+    args = {"affine": affine, "track_running_stats": track, "momentum": momentum, "eps": 1e-3}
+    out, params, macs = check(op, args, [shape])
+    assert out == shape
+    assert params == (2 * channels if affine else 0)
+    assert macs == 0
+    entry = REGISTRY[op]
+    assert entry.flops(entry.Args.model_validate(args), [shape], out) == 2 * math.prod(shape)
+
+
+@settings(max_examples=40, deadline=None)
+@given(shape=st.lists(st.integers(1, 4), min_size=1, max_size=3), data=st.data(), affine=st.booleans(),
+       bias=st.booleans())
+def test_layernorm_matches_torch(shape, data, affine, bias):
+    k = data.draw(st.integers(0, len(shape)))
+    trailing = shape[len(shape) - k:]
+    forms = [trailing] + ([trailing[0]] if k == 1 else [])  # a list, or an int for one dim
+    normalized = data.draw(st.sampled_from(forms)) if k else None
+    args = {"normalized_shape": normalized, "affine": affine, "bias": bias}
+    out, params, _ = check("layernorm", args, [tuple(shape)])
+    n = math.prod(trailing or shape[-1:])
+    assert out == tuple(shape)
+    assert params == (n * (2 if bias else 1) if affine else 0)
+
+
+@settings(max_examples=40, deadline=None)
+@given(groups=st.integers(1, 4), per_group=st.integers(1, 4), rest=dims, affine=st.booleans())
+def test_groupnorm_matches_torch(groups, per_group, rest, affine):
+    shape = (groups * per_group, *rest)
+    out, params, _ = check("groupnorm", {"num_groups": groups, "affine": affine}, [shape])
+    assert out == shape
+    assert params == (2 * groups * per_group if affine else 0)
+
+
+@pytest.mark.parametrize("op, shape, expected, other", [
+    ("batchnorm2d", (8, 16), "batchnorm2d needs [C, H, W], got 8×16", "batchnorm1d"),
+    ("batchnorm1d", (8, 4, 4), "batchnorm1d needs [C] or [C, L], got 8×4×4", "batchnorm2d"),
+    ("batchnorm3d", (8, 4, 4), "batchnorm3d needs [C, D, H, W], got 8×4×4", "batchnorm2d"),
+])
+def test_batchnorm_of_the_wrong_rank_suggests_the_right_one(op, shape, expected, other):
+    with pytest.raises(ShapeError) as info:
+        infer(op, {}, shape)
+    assert info.value.message == expected
+    assert info.value.hint == f"did you mean `{other}`?"
+
+
+def test_batchnorm_checks_stated_num_features():
+    with pytest.raises(ShapeError, match="num_features is 16 but the input has 8 channels") as info:
+        infer("batchnorm2d", {"num_features": 16}, (8, 4, 4))
+    assert info.value.arg == "num_features"
+
+
+def test_groupnorm_groups_must_divide_channels():
+    with pytest.raises(ShapeError, match="num_groups 5 does not divide the 12 channels") as info:
+        infer("groupnorm", {"num_groups": 5}, (12, 4, 4))
+    assert info.value.arg == "num_groups"
+    assert info.value.hint == "choose a divisor of 12, e.g. 2, 3, 4, 6"
+
+
+def test_layernorm_normalized_shape_must_match_trailing_dims():
+    with pytest.raises(ShapeError) as info:
+        infer("layernorm", {"normalized_shape": [4, 8]}, (3, 8, 4))
+    assert info.value.message == "normalized_shape is [4, 8] but the input 3×8×4 ends in [8, 4]"
+    assert info.value.arg == "normalized_shape"
+    assert "[8, 4]" in info.value.hint
+
+
+def test_symbolic_dims_pass_and_costs_are_unknown():
+    entry = REGISTRY["batchnorm1d"]
+    a = entry.Args.model_validate({})
+    assert entry.infer(a, [(16, "L")]) == (16, "L")
+    assert entry.params(a, [(16, "L")]) == 32
+    with pytest.raises(SymbolicSize):
+        entry.flops(a, [(16, "L")], (16, "L"))
+    assert infer("layernorm", {}, ("T", 64)) == ("T", 64)
+    assert REGISTRY["layernorm"].params(REGISTRY["layernorm"].Args(), [("T", 64)]) == 128
+    with pytest.raises(ShapeError, match="known normalized dims"):
+        infer("layernorm", {}, (64, "T"))
+    with pytest.raises(ShapeError, match="known channel dim"):
+        infer("groupnorm", {"num_groups": 2}, ("C", 4))
+
+
+def test_labels_and_torch_calls():
+    bn = REGISTRY["batchnorm2d"]
+    a = bn.Args.model_validate({"momentum": None})
+    assert bn.label(a) == "batchnorm2d"
+    call = bn.module(a, [(8, 4, 4)])
+    assert (call.cls, call.args, call.kwargs["momentum"]) == ("BatchNorm2d", (8,), None)
+    gn = REGISTRY["groupnorm"]
+    assert gn.label(gn.Args.model_validate({"num_groups": 32})) == "groupnorm 32"
+
+
+@settings(max_examples=60, deadline=None)
+@given(op=st.sampled_from(["batchnorm1d", "batchnorm2d", "batchnorm3d", "layernorm", "groupnorm"]),
+       shape=st.lists(st.integers(1, 4), max_size=5),
+       args=st.fixed_dictionaries({}, optional={
+           "num_features": st.integers(-1, 4), "num_groups": st.integers(-1, 5),
+           "num_channels": st.integers(0, 4),
+           "normalized_shape": st.one_of(st.integers(-1, 4), st.lists(st.integers(0, 4), max_size=3)),
+           "eps": st.sampled_from([1e-5, 0.0, -1.0]), "momentum": st.sampled_from([0.1, None, 1.5]),
+           "affine": st.booleans()}))
+def test_bad_combinations_raise_shape_or_validation_errors(op, shape, args):
+    try:
+        check(op, args, [tuple(shape)])
+    except (ShapeError, ValidationError):
+        pass

@@ -1,0 +1,81 @@
+"""The command line's machine-readable contract: exit codes, stderr format, JSON fields."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+BAD = """name: bad
+input: [3, 32, 32]
+layers:
+  - conv2d: {out_channels: 8, kernel_size: 3}
+  - linear: 10
+"""
+
+
+def netspec(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "netspec", *args], capture_output=True, text=True, cwd=cwd)
+
+
+def test_validate_ok_exits_zero():
+    run = netspec("validate", "specs/mlp_digits.yaml", "specs/cnn_digits.yaml")
+    assert run.returncode == 0, run.stderr
+    assert "specs/mlp_digits.yaml: ok" in run.stdout
+
+
+def test_validate_invalid_exits_one_with_compiler_errors(tmp_path):
+    (tmp_path / "bad.yaml").write_text(BAD)
+    run = netspec("validate", "bad.yaml", cwd=tmp_path)
+    assert run.returncode == 1
+    lines = run.stderr.splitlines()
+    assert lines[0] == "bad.yaml:5:5: error: linear acts on the last dim only, and the input is 8×30×30"
+    assert lines[1] == "     5 |   - linear: 10"
+    assert lines[2] == "       |     ^"
+    assert "hint: insert `flatten` before `linear`" in run.stderr
+    assert "Traceback" not in run.stderr
+
+
+def test_validate_reports_every_spec_and_fails_if_any_fails(tmp_path):
+    (tmp_path / "bad.yaml").write_text(BAD)
+    run = netspec("validate", str(tmp_path / "bad.yaml"), "specs/mlp_digits.yaml")
+    assert run.returncode == 1 and "mlp_digits.yaml: ok" in run.stdout
+
+
+@pytest.mark.parametrize("args", [[], ["validate"], ["summary", "x.yaml", "--batch", "0"], ["frobnicate"]])
+def test_bad_usage_exits_two(args):
+    assert netspec(*args).returncode == 2
+
+
+def test_missing_file_is_a_clean_error():
+    run = netspec("validate", "no/such.yaml")
+    assert run.returncode == 1 and "cannot read `no/such.yaml`" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_summary_json_contract():
+    run = netspec("summary", "specs/resnet18.yaml", "--json", "--batch", "32")
+    assert run.returncode == 0, run.stderr
+    data = json.loads(run.stdout)
+    for key in ("name", "inputs", "outputs", "total_params", "trainable_params", "macs", "flops", "layers"):
+        assert key in data
+    assert data["inputs"] == {"input": [3, 224, 224]} and data["outputs"] == {"output": [1000]}
+    assert data["total_params"] == 11_689_512 and data["macs"] == 1_814_073_344
+    first = data["layers"][0]
+    assert {"name", "op", "inputs", "output_shape", "params", "macs", "receptive_field"} <= set(first)
+    assert first["name"] == "conv1" and first["output_shape"] == [64, 112, 112]
+    assert first["receptive_field"] == {"size": [7, 7], "jump": [2, 2]}
+    assert data["training_memory"]["batch"] == 32 and data["training_memory"]["total"] > 0
+
+
+def test_summary_table_and_markdown():
+    run = netspec("summary", "specs/mlp_digits.yaml")
+    assert run.returncode == 0 and "params        9,610" in run.stdout
+    run = netspec("summary", "specs/mlp_digits.yaml", "--markdown")
+    assert run.returncode == 0 and run.stdout.startswith("### mlp_digits")
+
+
+def test_symbolic_dims_are_unknown_until_bound():
+    run = netspec("summary", "specs/rnn_charlm.yaml", "--json")
+    assert json.loads(run.stdout)["macs"] is None
+    run = netspec("summary", "specs/rnn_charlm.yaml", "--json", "--dim", "T=32")
+    assert json.loads(run.stdout)["macs"] > 0
