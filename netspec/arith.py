@@ -9,7 +9,8 @@ that must compute with one yields a new symbolic expression string such as
 from __future__ import annotations
 
 import math
-from typing import Sequence, Union
+from collections.abc import Sequence
+from typing import Union
 
 Dim = Union[int, str]
 Shape = tuple  # tuple[Dim, ...]

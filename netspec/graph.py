@@ -12,9 +12,9 @@ error, so one run reports every independent mistake.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-import networkx as nx
 from pydantic import ValidationError
 
 from .arith import Shape
@@ -22,6 +22,9 @@ from .errors import Diagnostics, PathT, SpecError, SpecErrors, did_you_mean
 from .expr import ExprError, resolve
 from .layers import FROM, REGISTRY, Args, Layer, ShapeError
 from .spec import Block, InputDef, Item, Spec, pydantic_errors
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 
 @dataclass
@@ -63,12 +66,30 @@ class Scope:
 class Graph:
     name: str
     spec: Spec
-    dag: nx.DiGraph
     inputs: dict[str, InputDef]
     nodes: dict[str, Node] = field(default_factory=dict)  # in topological (creation) order
     outputs: dict[str, str] = field(default_factory=dict)  # output name -> node or input name
     scopes: dict[str, Scope] = field(default_factory=dict)
     errors: list[SpecError] = field(default_factory=list)
+    invalid: dict[str, PathT] = field(default_factory=dict)  # items that failed: name -> spec path
+
+    @cached_property
+    def dag(self) -> nx.DiGraph:
+        """The networkx DiGraph: node attr `kind` (input, layer, invalid); edge attrs `index`, `shape`.
+
+        Built on first use, so validating never pays for importing networkx.
+        """
+        import networkx as nx
+
+        dag = nx.DiGraph()
+        dag.add_nodes_from(self.inputs, kind="input")
+        for name, path in self.invalid.items():
+            dag.add_node(name, kind="invalid", path=path)
+        for node in self.nodes.values():
+            dag.add_node(node.name, kind="layer")
+            for i, (src, shape) in enumerate(zip(node.inputs, node.in_shapes)):
+                dag.add_edge(src, node.name, index=i, shape=shape)
+        return dag
 
     def shape_of(self, name: str) -> Shape | None:
         if name in self.inputs:
@@ -128,7 +149,7 @@ class _Expander:
         self.source = spec.source
         self.diag = Diagnostics()
         self.diag.extend(spec.errors)
-        self.graph = Graph(spec.name, spec, nx.DiGraph(), dict(spec.inputs))
+        self.graph = Graph(spec.name, spec, dict(spec.inputs))
         self.refs: dict[str, Ref] = {}  # every full name -> its output, for dotted `from`
         self.used: set[str] = set()  # names some layer takes as input
 
@@ -144,7 +165,6 @@ class _Expander:
         for name, spec_input in self.graph.inputs.items():
             ref = Ref(name, tuple(spec_input.shape))
             top.table[name] = ref
-            self.graph.dag.add_node(name, kind="input")
         env = dict(self.spec.model.args)
         first = next(iter(top.table.values())) if len(top.table) == 1 else None
         last = self.seq(self.spec.layers, "", top, first, env, False, None)
@@ -190,7 +210,7 @@ class _Expander:
             out = self.item(item, full, names, current, env, frozen or item.frozen, scope)
             if out is None:  # failed (already reported): later layers see an unknown shape
                 out = Ref(full, None)
-                self.graph.dag.add_node(full, kind="invalid", path=item.path)
+                self.graph.invalid[full] = item.path
             current = out
             names.pending.discard(local)
             names.table[local] = current
@@ -400,9 +420,6 @@ class _Expander:
                 self.diag.add(err)
         node = Node(full, item.op, args, [r.name for r in inputs], in_shapes, shape, item.path, scope, frozen)
         self.graph.nodes[full] = node
-        self.graph.dag.add_node(full, kind="layer")
-        for i, ref in enumerate(inputs):
-            self.graph.dag.add_edge(ref.name, full, index=i, shape=ref.shape)
         return Ref(full, shape)
 
 

@@ -123,8 +123,12 @@ class Conv(Layer):
             raise ShapeError(f"out_channels={a.out_channels} is not divisible by groups={a.groups}",
                              hint=f"use a multiple of {a.groups}", arg="out_channels")
 
+    def window(self, a) -> tuple[tuple, tuple, tuple]:
+        """(kernel sizes, strides, dilations), one per spatial axis."""
+        return tuple(per_axis(a, n, self.nd) for n in ("kernel_size", "stride", "dilation"))
+
     def spatial_out(self, a, spatial: Shape) -> tuple:
-        kernels, strides, dilations = (per_axis(a, n, self.nd) for n in ("kernel_size", "stride", "dilation"))
+        kernels, strides, dilations = self.window(a)
         if a.padding == "same":
             if any(s != 1 for s in strides):
                 raise ShapeError("padding `same` needs stride 1 (as in torch)",
@@ -135,7 +139,8 @@ class Conv(Layer):
         for length, k, s, p, d in zip(spatial, kernels, strides, paddings, dilations, strict=True):
             n = conv_out(length, k, s, p, d)
             if is_known(n) and n < 1:
-                raise ShapeError(f"the kernel spans {d * (k - 1) + 1} but the padded input is {length + 2 * p}",
+                span = d * (k - 1) + 1
+                raise ShapeError(f"the kernel spans {span} but the padded input is {length + 2 * p}",
                                  hint="use a smaller kernel_size or dilation, or more padding",
                                  arg="kernel_size")
             out.append(n)
@@ -151,7 +156,7 @@ class Conv(Layer):
         return count(out) * (shapes[0][0] // a.groups) * math.prod(per_axis(a, "kernel_size", self.nd))
 
     def rf(self, a, shapes):
-        return spatial_rf(*(per_axis(a, n, self.nd) for n in ("kernel_size", "stride", "dilation")))
+        return spatial_rf(*self.window(a))
 
     def label(self, a):
         kernels, strides = per_axis(a, "kernel_size", self.nd), per_axis(a, "stride", self.nd)
@@ -193,9 +198,8 @@ class ConvTranspose(Conv):
         return count(shapes[0]) * (a.out_channels // a.groups) * kernel
 
     def rf(self, a, shapes):
-        # an output sees ceil(span/s) neighbouring inputs; the jump shrinks by the stride
-        kernels, strides, dilations = (per_axis(a, n, self.nd) for n in ("kernel_size", "stride", "dilation"))
-        return [(-(-(d * (k - 1) + 1) // s), Fraction(1, s)) for k, s, d in zip(kernels, strides, dilations, strict=True)]
+        # an output sees ceil(span/stride) neighbouring inputs; the jump shrinks by the stride
+        return [(-(-(d * (k - 1) + 1) // s), Fraction(1, s)) for k, s, d in zip(*self.window(a), strict=True)]
 
 
 def conv_doc(what: str, nd: int, transposed: bool, example: str) -> str:
