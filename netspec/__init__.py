@@ -10,10 +10,11 @@ Analysis never imports torch; `build` does, on first use.
 from __future__ import annotations
 
 from .analysis import Analysis, analyze
+from .draw import draw
 from .errors import SpecError, SpecErrors
 from .graph import Graph, build_graph
 from .spec import Spec, load, loads
 
 __version__ = "0.1.0"
 
-__all__ = ["Analysis", "Graph", "Spec", "SpecError", "SpecErrors", "analyze", "build_graph", "load", "loads"]
+__all__ = ["Analysis", "Graph", "Spec", "SpecError", "SpecErrors", "analyze", "build_graph", "draw", "load", "loads"]

@@ -151,7 +151,8 @@ def analyze(spec: Spec | Graph, dims: dict[str, int] | None = None) -> Analysis:
 
     `dims` binds symbolic input dims (`{"T": 32}`) so costs that depend on them are known.
     """
-    graph = spec if isinstance(spec, Graph) else build_graph(bind_dims(spec, dims or {}))
+    dims = dims or {}
+    graph = spec if isinstance(spec, Graph) else build_graph(bind_dims(spec, dims))
     result = Analysis(graph.name, graph, {k: tuple(v.shape) for k, v in graph.inputs.items()},
                       {k: graph.shape_of(v) for k, v in graph.outputs.items()})
     rfs: dict[str, Any] = {name: _input_rf(shape) for name, shape in result.inputs.items()}
@@ -159,7 +160,7 @@ def analyze(spec: Spec | Graph, dims: dict[str, int] | None = None) -> Analysis:
         stats = _layer_stats(node, rfs)
         rfs[node.name] = stats.receptive_field
         result.layers.append(stats)
-    check_expect(result)
+    check_expect(result, dims)
     return result
 
 
@@ -215,12 +216,19 @@ def _compose_rf(inputs: list, rule) -> Any:
     return RF(size, jump)
 
 
-def check_expect(result: Analysis) -> None:
-    """Compare `expect:` with the analysis; each mismatch is an error at its line."""
+def check_expect(result: Analysis, dims: dict[str, int]) -> None:
+    """Compare `expect:` with the analysis; each mismatch is an error at its line.
+
+    Symbolic dims in expected shapes are bound by `dims` as the inputs were.
+    """
     spec = result.graph.spec
     expect = spec.model.expect
     if expect is None:
         return
+
+    def bound(shape):
+        return [dims.get(d, d) if isinstance(d, str) else d for d in shape]
+
     diag = Diagnostics()
     source = spec.source
 
@@ -237,15 +245,15 @@ def check_expect(result: Analysis) -> None:
         if len(result.outputs) != 1:
             diag.add(source.error("`expect.output` is for a single output; use `expect.outputs`",
                                   ("expect", "output")))
-        elif list(next(iter(result.outputs.values()))) != list(expect.output):
-            fail("output", expect.output, list(next(iter(result.outputs.values()))))
+        elif list(next(iter(result.outputs.values()))) != bound(expect.output):
+            fail("output", bound(expect.output), list(next(iter(result.outputs.values()))))
     for name, shape in (expect.outputs or {}).items():
         got = result.outputs.get(name)
         if got is None:
             diag.add(source.error(f"expected an output `{name}`; outputs are {', '.join(result.outputs)}",
                                   ("expect", "outputs", name), key=True))
-        elif list(got) != list(shape):
-            diag.add(source.error(f"expected output `{name}` {list(shape)}, the spec gives {list(got)}",
+        elif list(got) != bound(shape):
+            diag.add(source.error(f"expected output `{name}` {bound(shape)}, the spec gives {list(got)}",
                                   ("expect", "outputs", name)))
     diag.raise_if_any()
 

@@ -30,15 +30,27 @@ def numel(shape: Shape) -> int | None:
     return n
 
 
+def _atom(expr: str) -> str:
+    """`expr` as one operand: a name or a parenthesized whole stays as it is, anything else is wrapped."""
+    if expr.isidentifier():
+        return expr
+    depth = 0
+    for i, ch in enumerate(expr):
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        if depth == 0:
+            return expr if i == len(expr) - 1 and expr[0] == "(" else f"({expr})"
+    return f"({expr})"
+
+
 def _affine(d: Dim, scale_num: int, scale_den: int, offset: int) -> Dim:
     """floor(d * num / den) + offset for a known dim, a readable expression otherwise."""
     if is_known(d):
         return (d * scale_num) // scale_den + offset
-    expr = str(d) if str(d).isidentifier() else f"({d})"
+    expr = str(d)
     if scale_num != 1:
-        expr = f"{expr}*{scale_num}"
+        expr = f"{_atom(expr)}*{scale_num}"
     if scale_den != 1:
-        expr = f"({expr})//{scale_den}"
+        expr = f"{_atom(expr)}//{scale_den}"
     return f"{expr}{offset:+d}" if offset else expr
 
 
@@ -46,23 +58,19 @@ def conv_out(length: Dim, kernel: int, stride: int = 1, padding: int = 0, dilati
              ceil_mode: bool = False) -> Dim:
     """Output length of a convolution or pooling window (torch.nn.Conv*d / *Pool*d docs).
 
-    out = floor((L + 2p - d(k-1) - 1) / s) + 1   (ceil with ceil_mode, as torch's pools:
-    the last window must start inside the input or left padding). A symbolic length
-    gets the expression without that last-window correction.
+    out = floor((L + 2p - d(k-1) - 1) / s) + 1, or with ceil_mode ceil(…) + 1, less one when
+    that last window would start past the input and its left padding (torch's
+    pooling_output_shape). A result below 1 means the window does not fit. A symbolic
+    length gets the expression, without the ceil_mode correction.
     """
     span = dilation * (kernel - 1) + 1
+    round_up = stride - 1 if ceil_mode else 0  # ceil(x/s) = floor((x + s - 1)/s)
+    # floor((L + offset)/s) = floor((L + rest)/s) + steps, with 0 <= rest < s: `(H+1)//2`, `H//2-1`
+    steps, rest = divmod(2 * padding - span + round_up, stride)
     if not is_known(length):
-        if stride == 1:
-            return _affine(length, 1, 1, 2 * padding - span + 1)
-        round_up = stride - 1 if ceil_mode else 0  # ceil(x/s) = floor((x + s - 1)/s)
-        return _affine(_affine(length, 1, 1, 2 * padding - span + round_up), 1, stride, 1)
-    eff = length + 2 * padding - span
-    if eff < 0:
-        return eff  # caller reports a kernel larger than its input
-    if not ceil_mode:
-        return eff // stride + 1
-    out = -(-eff // stride) + 1
-    if (out - 1) * stride >= length + padding:
+        return _affine(_affine(length, 1, 1, rest), 1, stride, steps + 1)
+    out = (length + rest) // stride + steps + 1
+    if ceil_mode and (out - 1) * stride >= length + padding:
         out -= 1
     return out
 
@@ -89,7 +97,7 @@ def scale_dim(length: Dim, factor: float) -> Dim:
         return int(math.floor(length * factor))
     if float(factor).is_integer():
         return _affine(length, int(factor), 1, 0)
-    return f"floor({length}*{factor:g})"
+    return f"floor({length}*{factor!r})"
 
 
 def adaptive_windows(length: int, out: int) -> list[tuple[int, int]]:

@@ -32,6 +32,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # output piped into `head`, say
+        sys.stderr.close()
+        return EXIT_OK
     except Exception as exc:  # a bug in netspec, not in the spec
         if os.environ.get("NETSPEC_TRACEBACK"):
             traceback.print_exc()
@@ -65,6 +68,8 @@ def cmd_validate(args) -> int:
     from .analysis import analyze
     from .spec import load
 
+    if args.draw and len(args.specs) != 1:
+        raise UsageError("--draw takes a single SPEC")
     failed = 0
     for path in args.specs:
         try:
@@ -72,11 +77,58 @@ def cmd_validate(args) -> int:
         except (SpecError, SpecErrors) as exc:
             _print_errors(exc)
             failed += 1
+            if args.draw:
+                _draw_failed(path, exc, args)
             continue
+        if args.draw:
+            _draw(result.graph, args.draw, args)
         if not args.quiet:
             print(f"{path}: ok ({result.name}: {result.total_params:,} params, "
                   f"{len(result.layers)} layers)")
     return EXIT_INVALID if failed else EXIT_OK
+
+
+def _draw_failed(path: str, exc: SpecError | SpecErrors, args) -> None:
+    """Draw an invalid spec up to its errors (in red); nothing when the YAML itself does not parse."""
+    from .analysis import bind_dims
+    from .graph import build_graph
+    from .spec import load
+
+    try:
+        spec = bind_dims(load(path), _parse_dims(args.dim))
+    except (SpecError, SpecErrors):
+        print(f"netspec: no diagram: {path} does not parse", file=sys.stderr)
+        return
+    errors = exc.errors if isinstance(exc, SpecErrors) else [exc]
+    _draw(build_graph(spec, strict=False), args.draw, args, errors)
+
+
+def _draw(graph, out: str, args, errors=None) -> int:
+    """Write the diagram; without the `dot` program, write the .dot source and say how to install it."""
+    from .draw import GraphvizMissing, draw
+
+    show = getattr(args, "show", "params")
+    try:
+        draw(graph, out, getattr(args, "depth", None), getattr(args, "rankdir", "TB"),
+             [s for s in show.split(",") if s], errors)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    except GraphvizMissing as exc:
+        print(f"netspec: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    return EXIT_OK
+
+
+def cmd_draw(args) -> int:
+    from .graph import build_graph
+    from .spec import load
+
+    graph = build_graph(load(args.spec), strict=False)
+    code = _draw(graph, args.output, args)
+    if graph.errors:
+        _print_errors(SpecErrors(graph.errors))
+        return EXIT_INVALID
+    return code
 
 
 def cmd_summary(args) -> int:
@@ -115,6 +167,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("specs", nargs="+", metavar="SPEC")
     p.add_argument("-q", "--quiet", action="store_true", help="print errors only")
     p.add_argument("--dim", **dim)
+    p.add_argument("--draw", metavar="FILE", help="also draw the spec; an invalid one up to its errors, in red")
     p.set_defaults(run=cmd_validate)
 
     p = sub.add_parser("summary", help="per-layer shapes, params, MACs, receptive fields and totals")
@@ -127,6 +180,17 @@ def _parser() -> argparse.ArgumentParser:
                    help="optimizer for the training-memory estimate (default adam)")
     p.add_argument("--dim", **dim)
     p.set_defaults(run=cmd_summary)
+
+    p = sub.add_parser("draw", help="draw the architecture: .dot, .svg, .png or .pdf by the file's ending")
+    p.add_argument("spec", metavar="SPEC")
+    p.add_argument("-o", "--output", required=True, metavar="FILE")
+    p.add_argument("--depth", type=int, metavar="N",
+                   help="levels of blocks/groups/repeats drawn open; deeper ones collapse to one node "
+                        "(default: the deepest that fits in 50 nodes)")
+    p.add_argument("--rankdir", choices=("TB", "LR"), default="TB", help="top-to-bottom or left-to-right")
+    p.add_argument("--show", default="params", metavar="LIST",
+                   help="comma-separated figures per node: params, macs, rf (default params)")
+    p.set_defaults(run=cmd_draw)
 
     p = sub.add_parser("ops", help="list the layer types")
     p.set_defaults(run=cmd_ops)

@@ -21,6 +21,10 @@ import yaml
 from .errors import Mark, PathT, SpecError, remember_source
 
 
+# libyaml's parser when present (about 10x faster), the pure-Python one otherwise; both are safe loaders
+SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 @dataclass
 class Source:
     """A loaded spec tree with the source marks of its paths."""
@@ -48,7 +52,7 @@ class Source:
 def parse_yaml(text: str, file: str) -> Source:
     """Parse one YAML document with the safe loader, recording marks; no tags beyond YAML's own."""
     remember_source(file, text)
-    loader = yaml.SafeLoader(text)
+    loader = SafeLoader(text)
     source = Source(None, file)
     try:
         root = loader.get_single_node()
@@ -68,7 +72,7 @@ def _mark(file: str, node: yaml.Node) -> Mark:
     return Mark(file, node.start_mark.line + 1, node.start_mark.column + 1)
 
 
-def _convert(loader: yaml.SafeLoader, node: yaml.Node, path: PathT, source: Source) -> Any:
+def _convert(loader: SafeLoader, node: yaml.Node, path: PathT, source: Source) -> Any:
     source.marks[path] = _mark(source.file, node)
     if isinstance(node, yaml.MappingNode):
         loader.flatten_mapping(node)  # YAML merge keys (<<) resolve here
@@ -104,9 +108,9 @@ def load_source(path: str | Path, _chain: tuple[str, ...] = ()) -> Source:
         return source
     if not isinstance(base_name, str):
         raise source.error("`extends` takes a file name", ("extends",))
-    base_path = (path.parent / base_name).resolve()
+    base_path = path.parent / base_name
     chain = _chain + (str(path.resolve()),)
-    if str(base_path) in chain:
+    if str(base_path.resolve()) in chain:
         raise source.error(f"`extends` forms a cycle through `{base_name}`", ("extends",))
     if not base_path.exists():
         raise source.error(f"`extends` names `{base_name}`, which does not exist next to `{file}`",

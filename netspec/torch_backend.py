@@ -13,7 +13,8 @@ def instantiate(call: Call, device=None, dtype=None) -> torch.nn.Module | torch.
     `Call("Parameter", (d0, d1, ...))` is a bare learnable tensor of that shape
     (a class token, a position embedding), zero-initialized.
     """
-    factory = {k: v for k, v in (("device", device), ("dtype", dtype)) if v is not None}
     if call.cls == "Parameter":
-        return torch.nn.Parameter(torch.zeros(*call.args, **factory))
-    return getattr(torch.nn, call.cls)(*call.args, **call.kwargs, **factory)
+        return torch.nn.Parameter(torch.zeros(*call.args, device=device, dtype=dtype))
+    with torch.device(device or "cpu"):  # parameter-free modules take no device argument
+        module = getattr(torch.nn, call.cls)(*call.args, **call.kwargs)
+    return module.to(dtype) if dtype is not None else module

@@ -9,14 +9,13 @@ from pydantic import Field, PositiveFloat, PositiveInt
 from ..arith import format_shape, is_known
 from .base import Args, Call, Layer, ShapeError, arg, count, register
 
-Momentum = Annotated[float, Field(ge=0.0, le=1.0)]
 BATCHNORM_FOR_RANK = {1: "batchnorm1d", 2: "batchnorm1d", 3: "batchnorm2d", 4: "batchnorm3d"}
 
 
 class BatchNormArgs(Args):
     num_features: PositiveInt | None = None
     eps: PositiveFloat = 1e-5
-    momentum: Momentum | None = 0.1
+    momentum: float | None = Field(0.1, ge=0.0, le=1.0)
     affine: bool = True
     track_running_stats: bool = True
 

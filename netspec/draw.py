@@ -1,0 +1,447 @@
+"""Draw a Graph with graphviz: one box per layer, edges labelled with the shapes they carry.
+
+Pure Python over the Graph (no torch). Blocks, groups and repeats are clusters;
+`depth` collapses every scope nested deeper than `depth` levels into one node
+(block name, repeat count, in → out shape, totals). Colours come from each
+layer's `entry.family`, labels from `entry.label`: nothing here knows an op by
+name. An invalid graph (`build_graph(strict=False)`) is drawn up to its errors:
+the failing layers and the edges into them in red, with the messages attached.
+See docs/drawing.md.
+"""
+
+from __future__ import annotations
+
+import textwrap
+import zlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from html import escape
+from pathlib import Path
+from typing import Any
+
+import graphviz
+
+from .analysis import LayerStats, _input_rf, _layer_stats
+from .arith import format_shape
+from .errors import SpecError
+from .graph import Graph, Scope, build_graph
+from .report import human
+from .spec import Spec
+
+FORMATS = ("dot", "svg", "png", "pdf")
+SHOW = ("params", "macs", "rf")
+MAX_NODES = 50  # the default depth is the deepest whose drawing has at most this many nodes
+PNG_DPI = 150
+INSTALL_HINT = "install graphviz for the `dot` program (Debian/Ubuntu: apt-get install graphviz)"
+
+FONT = "Helvetica,Arial,sans-serif"
+INK, MUTED, EDGE, SKIP, ERROR = "#333333", "#6b6b6b", "#7a7a7a", "#3f6fb0", "#c0392b"
+IO_FILL, BLOCK_FILL, UNKNOWN_FILL = "#3d4752", "#dfe6ee", "#ffffff"
+CLUSTER_FILLS = ("#f7f7f5", "#efefec")  # alternating by nesting level
+FAMILY_COLORS = {  # muted fills, one per layer family
+    "linear": "#f3d9a4", "conv": "#a9c8e4", "pool": "#bfe0c3", "norm": "#ddd3ec",
+    "activation": "#f4e6dc", "merge": "#fbeaa0", "reshape": "#e2e2e2", "recurrent": "#f1b9b9",
+    "attention": "#cdb8e0", "embedding": "#b8e0d8", "generative": "#f6c8dc", "regularization": "#ececec",
+}
+SPARE_COLORS = ("#c8d8b0", "#e8c7a8", "#b5d3e7", "#e3c8e8", "#d6d6b0", "#b9dcc9")
+
+
+class GraphvizMissing(RuntimeError):
+    """The `dot` program is not installed; the `.dot` source was written instead."""
+
+
+def draw(spec_or_graph: Spec | Graph, path: str | Path, depth: int | None = None, rankdir: str = "TB",
+         show: Iterable[str] = ("params",), errors: Iterable[SpecError] | None = None) -> Path:
+    """Write the diagram to `path`: `.dot`, `.svg`, `.png` or `.pdf` by its ending.
+
+    `depth`: how many levels of blocks/groups/repeats stay open (0: every top-level
+    block is one node; None: the deepest level drawn in at most MAX_NODES nodes).
+    `show`: what each node lists besides its op: any of params, macs, rf.
+    `errors`: the errors to mark (default: the graph's own).
+    Raises GraphvizMissing, after writing `<path>.dot`, when `dot` is not installed.
+    """
+    path = Path(path)
+    fmt = path.suffix.lstrip(".").lower()
+    if fmt not in FORMATS:
+        raise ValueError(f"cannot draw to `{path.name}`: the ending must be one of "
+                         f"{', '.join('.' + f for f in FORMATS)}")
+    dot = to_dot(spec_or_graph, depth, rankdir, show, errors)
+    if fmt == "dot":
+        path.write_text(dot.source)
+        return path
+    if fmt == "png":
+        dot.graph_attr["dpi"] = str(PNG_DPI)
+    try:
+        data = dot.pipe(format=fmt)
+    except graphviz.ExecutableNotFound:
+        fallback = path.with_suffix(".dot")
+        fallback.write_text(dot.source)
+        raise GraphvizMissing(f"cannot write {path}: the `dot` program is missing; wrote {fallback} "
+                              f"instead — {INSTALL_HINT}") from None
+    path.write_bytes(data)
+    return path
+
+
+def to_dot(spec_or_graph: Spec | Graph, depth: int | None = None, rankdir: str = "TB",
+           show: Iterable[str] = ("params",), errors: Iterable[SpecError] | None = None) -> graphviz.Digraph:
+    """The diagram as a graphviz Digraph (see `draw`)."""
+    graph = spec_or_graph if isinstance(spec_or_graph, Graph) else build_graph(spec_or_graph, strict=False)
+    show = tuple(show)
+    if rankdir not in ("TB", "LR"):
+        raise ValueError(f"rankdir must be TB or LR, got `{rankdir}`")
+    if unknown := [s for s in show if s not in SHOW]:
+        raise ValueError(f"cannot show {', '.join(unknown)}; choose from {', '.join(SHOW)}")
+    if depth is not None and depth < 0:
+        raise ValueError(f"depth must be 0 or more, got {depth}")
+    view = _View(graph, list(graph.errors if errors is None else errors))
+    view.collapse(_auto_depth(view) if depth is None else depth)
+    return _Emitter(view, rankdir, show).digraph()
+
+
+# ---- what is shown: which layers are visible, which scopes collapse ----------------------------------------
+
+
+@dataclass
+class _View:
+    """The graph's nodes grouped by scope, the errors placed on nodes, and the chosen collapse."""
+
+    graph: Graph
+    errors: list[SpecError]
+    stats: dict[str, LayerStats] = field(init=False)
+    chains: dict[str, list[str]] = field(init=False)  # dag node -> its scopes, outermost first
+    failing: dict[str, list[SpecError]] = field(init=False)  # dag node -> the errors it caused
+    loose: list[SpecError] = field(init=False)  # errors no drawn node explains
+    keep: set[str] = field(init=False)  # scopes holding a failing node: never collapsed
+    rep: dict[str, str] = field(init=False)  # dag node -> the drawn node standing for it
+
+    def __post_init__(self) -> None:
+        self.stats = _stats(self.graph)
+        self.chains = {name: _chain(self.graph, name) for name in self.graph.dag}
+        self.failing = {}
+        self.loose = []
+        for err in self.errors:
+            culprit = next((n for n in self.graph.dag if self._fails(n) and _within(err.path, self._path(n))),
+                           None)
+            if culprit is None:
+                self.loose.append(err)
+            else:
+                self.failing.setdefault(culprit, []).append(err)
+        self.keep = {scope for name in self.failing for scope in self.chains[name]}
+
+    def _path(self, name: str) -> tuple | None:
+        node = self.graph.nodes.get(name)
+        return node.path if node is not None else self.graph.dag.nodes[name].get("path")
+
+    def _fails(self, name: str) -> bool:
+        """An invalid item, or a layer whose inputs are known but whose own shape is not."""
+        kind = self.graph.dag.nodes[name].get("kind")
+        node = self.graph.nodes.get(name)
+        if node is None:
+            return kind == "invalid"
+        return node.shape is None and all(s is not None for s in node.in_shapes)
+
+    def collapse(self, depth: int) -> None:
+        self.rep = {name: _representative(name, chain, depth, self.keep)
+                    for name, chain in self.chains.items()}
+
+    def visible(self) -> list[str]:
+        return list(dict.fromkeys(self.rep.values()))
+
+    def members(self, scope: str) -> list[str]:
+        return [name for name, chain in self.chains.items() if scope in chain]
+
+    def scope(self, item: str) -> Scope | None:
+        return self.graph.scopes.get(item) if item not in self.graph.dag else None
+
+    def parent(self, item: str) -> str | None:
+        """The scope a drawn item sits in (None: top level)."""
+        if item in self.graph.dag:
+            chain = self.chains[item]
+            return chain[-1] if chain else None
+        return self.graph.scopes[item].parent
+
+
+def _chain(graph: Graph, name: str) -> list[str]:
+    """The scopes enclosing a dag node, outermost first."""
+    if name in graph.nodes:
+        scope = graph.nodes[name].scope
+    else:  # inputs and invalid items: the longest enclosing scope by name
+        scope = max((s for s in graph.scopes if name.startswith(s + ".")), key=len, default=None)
+    chain = []
+    while scope is not None:
+        chain.append(scope)
+        scope = graph.scopes[scope].parent
+    return chain[::-1]
+
+
+def _representative(name: str, chain: list[str], depth: int, keep: set[str]) -> str:
+    """The outermost scope nested deeper than `depth` (and not kept open), else the node itself."""
+    for level, scope in enumerate(chain):
+        if level >= depth and scope not in keep:
+            return scope
+    return name
+
+
+def _auto_depth(view: _View) -> int:
+    deepest = max((len(chain) for chain in view.chains.values()), default=0)
+    for depth in range(deepest, 0, -1):
+        view.collapse(depth)
+        if len(view.visible()) + len(view.graph.outputs) <= MAX_NODES:
+            return depth
+    return 0
+
+
+def _within(error_path: tuple, node_path: tuple | None) -> bool:
+    return node_path is not None and error_path[:len(node_path)] == tuple(node_path)
+
+
+def _stats(graph: Graph) -> dict[str, LayerStats]:
+    """Per-layer costs of every layer whose shapes are known (all of them in a valid graph)."""
+    rfs: dict[str, Any] = {name: _input_rf(tuple(d.shape)) for name, d in graph.inputs.items()}
+    out = {}
+    for node in graph.nodes.values():
+        if node.shape is None or any(s is None for s in node.in_shapes):
+            continue
+        out[node.name] = stats = _layer_stats(node, rfs)
+        rfs[node.name] = stats.receptive_field
+    return out
+
+
+# ---- how it is shown: DOT ----------------------------------------------------------------------------------
+
+
+class _Emitter:
+    def __init__(self, view: _View, rankdir: str, show: tuple[str, ...]):
+        self.view, self.graph, self.rankdir, self.show = view, view.graph, rankdir, show
+        self.families: dict[str, str] = {}  # family -> colour, in order of appearance
+
+    def digraph(self) -> graphviz.Digraph:
+        dot = graphviz.Digraph(self.graph.name, graph_attr=self._graph_attr(),
+                               node_attr=dict(shape="box", style="rounded,filled", fontname=FONT,
+                                              fontsize="10", fontcolor=INK, color=MUTED, penwidth="0.8",
+                                              margin="0.12,0.05", height="0.3"),
+                               edge_attr=dict(fontname=FONT, fontsize="8", fontcolor=MUTED, color=EDGE,
+                                              penwidth="0.8", arrowsize="0.6"))
+        tree = self._tree()
+        self._emit_scope(dot, None, tree, 0)
+        for name, node in self.graph.outputs.items():
+            self._output(dot, name, node)
+        self._edges(dot)
+        dot.graph_attr["label"] = self._caption()
+        return dot
+
+    def _graph_attr(self) -> dict[str, str]:
+        return dict(rankdir=self.rankdir, fontname=FONT, fontsize="10", fontcolor=INK, nodesep="0.25",
+                    ranksep="0.3", labelloc="b", labeljust="l", newrank="true", bgcolor="white")
+
+    def _tree(self) -> dict[str | None, list[str]]:
+        """Drawn items (nodes and open scopes) by the scope holding them."""
+        tree: dict[str | None, list[str]] = {}
+        for item in self.view.visible():
+            parent = self.view.parent(item)
+            tree.setdefault(parent, []).append(item)
+            while parent is not None:
+                grand = self.graph.scopes[parent].parent
+                siblings = tree.setdefault(grand, [])
+                if parent in siblings:
+                    break
+                siblings.append(parent)
+                parent = grand
+        return tree
+
+    def _emit_scope(self, dot: graphviz.Digraph, scope: str | None, tree: dict, level: int) -> None:
+        for item in tree.get(scope, []):
+            if item in tree:  # an open scope: a cluster
+                with dot.subgraph(name=f"cluster_{item}") as sub:
+                    sub.attr(label=self._cluster_label(item), style="rounded,filled", color="#c8c8c4",
+                             fillcolor=CLUSTER_FILLS[level % 2], penwidth="0.6", fontsize="9",
+                             fontcolor=MUTED, labeljust="l", labelloc="t", margin="10")
+                    self._emit_scope(sub, item, tree, level + 1)
+            if item in self.graph.dag or item not in tree:
+                self._node(dot, item, scope)
+
+    # ---- nodes
+
+    def _node(self, dot: graphviz.Digraph, item: str, scope: str | None) -> None:
+        local = item[len(scope) + 1:] if scope else item
+        if item in self.graph.inputs:
+            dot.node(item, _html([_bold(item, "white"), _small(format_shape(self.graph.shape_of(item)),
+                                                              "#d8dde3")]),
+                     fillcolor=IO_FILL, color=IO_FILL)
+        elif item not in self.graph.dag:
+            self._collapsed(dot, item, local)
+        elif item in self.graph.nodes:
+            self._layer(dot, item, local)
+        else:
+            self._invalid(dot, item, local)
+
+    def _layer(self, dot: graphviz.Digraph, name: str, local: str) -> None:
+        node = self.graph.nodes[name]
+        family = node.entry.family
+        lines = _title(local, node.label)
+        stats = self.view.stats.get(name)
+        lines += [_small(s) for s in self._figures(stats, node.frozen)]
+        attrs = dict(fillcolor=self._colour(family), tooltip=f"{name}: {node.label}")
+        if name in self.view.failing:
+            lines += self._messages(name)
+            attrs.update(color=ERROR, penwidth="1.6", fillcolor="#fbe4e1")
+        elif node.shape is None:  # downstream of an error: not checked
+            attrs.update(style="rounded,dashed", color="#b0b0b0", fontcolor="#9a9a9a")
+        dot.node(name, _html(lines), **attrs)
+
+    def _invalid(self, dot: graphviz.Digraph, name: str, local: str) -> None:
+        if name in self.view.failing:
+            dot.node(name, _html([_bold(local)] + self._messages(name)), color=ERROR, penwidth="1.6",
+                     fillcolor="#fbe4e1")
+        else:
+            dot.node(name, _html([_bold(local), _small("not checked")]), style="rounded,dashed",
+                     color="#b0b0b0", fontcolor="#9a9a9a", fillcolor=UNKNOWN_FILL)
+
+    def _collapsed(self, dot: graphviz.Digraph, scope: str, local: str) -> None:
+        members = self.view.members(scope)
+        stats = [self.view.stats[m] for m in members if m in self.view.stats]
+        flow = f"{self._shapes(scope, into=True)} → {self._shapes(scope, into=False)}"
+        lines = [_bold(local), escape(_scope_kind(self.graph.scopes[scope])), escape(flow)]
+        lines += [_small(s) for s in self._totals(stats, len(stats) < len(members))]
+        dot.node(scope, _html(lines), fillcolor=BLOCK_FILL, penwidth="1.2", color="#8797a8",
+                 tooltip=f"{scope}: {len(members)} layers")
+        self.families.setdefault("block (collapsed)", BLOCK_FILL)
+
+    def _output(self, dot: graphviz.Digraph, name: str, node: str) -> None:
+        marker = f"{name}@output"
+        shape = self.graph.shape_of(node) if node in self.graph.inputs or node in self.graph.nodes else None
+        lines = [_bold(name, "white")] + ([_small("output", "#d8dde3")] if name != "output" else [])
+        dot.node(marker, _html(lines), fillcolor=IO_FILL, color=IO_FILL)
+        dot.edge(self.view.rep[node], marker, label=_shape_label(shape))
+
+    def _figures(self, stats: LayerStats | None, frozen: bool) -> list[str]:
+        if stats is None:
+            return []
+        figures = []
+        if "params" in self.show and stats.params:
+            figures.append(f"{human(stats.params)} params" + (" (frozen)" if frozen else ""))
+        if "macs" in self.show and stats.macs != 0:
+            figures.append(f"{human(stats.macs)} MACs")
+        if "rf" in self.show and stats.receptive_field is not None:
+            figures.append(f"RF {_rf(stats.receptive_field)}")
+        return figures
+
+    def _totals(self, stats: list[LayerStats], partial: bool) -> list[str]:
+        figures = []
+        if "params" in self.show:
+            figures.append(f"{human(sum(s.params for s in stats))} params" + (" (so far)" if partial else ""))
+        if "macs" in self.show:
+            macs = [s.macs for s in stats]
+            figures.append(f"{human(None if None in macs else sum(macs))} MACs")
+        return figures
+
+    def _messages(self, name: str) -> list[str]:
+        lines = []
+        for err in self.view.failing[name]:
+            where = f"line {err.mark.line}: " if err.mark else ""
+            lines += [_small(line, ERROR) for line in textwrap.wrap(where + err.message, 48)]
+        return lines
+
+    def _colour(self, family: str) -> str:
+        if family not in self.families:
+            spare = SPARE_COLORS[zlib.crc32(family.encode()) % len(SPARE_COLORS)]
+            self.families[family] = FAMILY_COLORS.get(family, spare)
+        return self.families[family]
+
+    def _cluster_label(self, scope: str) -> str:
+        parent = self.graph.scopes[scope].parent
+        local = scope[len(parent) + 1:] if parent else scope
+        return _html([f"<b>{escape(local)}</b> · {escape(_scope_kind(self.graph.scopes[scope]))}"])
+
+    # ---- edges
+
+    def _crossing(self, scope: str, into: bool) -> list:
+        """Shapes of the dag edges entering (or leaving) a scope, and of outputs inside it."""
+        inside = set(self.view.members(scope))
+        shapes = [d.get("shape") for u, v, d in self.graph.dag.edges(data=True)
+                  if (v in inside and u not in inside if into else u in inside and v not in inside)]
+        if not into:
+            shapes += [self.graph.shape_of(n) for n in self.graph.outputs.values() if n in inside]
+        return list(dict.fromkeys(shapes))
+
+    def _shapes(self, scope: str, into: bool) -> str:
+        return ", ".join(_shape_label(s) for s in self._crossing(scope, into)) or "—"
+
+    def _edges(self, dot: graphviz.Digraph) -> None:
+        self._anchor_invalid(dot)
+        seen = set()
+        for u, v, data in self.graph.dag.edges(data=True):
+            tail, head = self.view.rep[u], self.view.rep[v]
+            if tail == head or (tail, head) in seen:
+                continue
+            seen.add((tail, head))
+            dot.edge(tail, head, label=_shape_label(data.get("shape")), **self._edge_style(v, head, data))
+
+    def _anchor_invalid(self, dot: graphviz.Digraph) -> None:
+        """An invalid item has no known inputs: place it after the node made just before it."""
+        names = list(self.graph.dag)
+        for before, name in zip(names, names[1:]):
+            if self.graph.dag.in_degree(name) == 0 and name not in self.graph.inputs:
+                tail, head = self.view.rep[before], self.view.rep[name]
+                if tail != head:
+                    dot.edge(tail, head, style="invis")
+
+    def _edge_style(self, target: str, head: str, data: dict) -> dict[str, str]:
+        if target in self.view.failing:
+            return dict(color=ERROR, fontcolor=ERROR, penwidth="1.4")
+        if data.get("shape") is None:
+            return dict(color="#b0b0b0", style="dashed")
+        if target == head and data.get("index", 0) > 0:  # a merge's second input: the skip path
+            return dict(color=SKIP, fontcolor=SKIP, style="dashed", weight="0")
+        return dict(weight="4")
+
+    def _caption(self) -> str:
+        stats = list(self.view.stats.values())
+        title = f"<b>{escape(self.graph.name)}</b>   {human(sum(s.params for s in stats))} params"
+        macs = [s.macs for s in stats]
+        if "macs" in self.show:
+            title += f" · {human(None if None in macs else sum(macs))} MACs"
+        rows = [f"<tr><td align='left' colspan='{2 * max(len(self.families), 1)}'>{title}</td></tr>"]
+        swatches = "".join(f"<td bgcolor='{c}' width='12' height='10' fixedsize='true'></td>"
+                           f"<td align='left'><font point-size='8' color='{MUTED}'>{escape(f)}</font></td>"
+                           for f, c in self.families.items())
+        if swatches:
+            rows.append(f"<tr>{swatches}</tr>")
+        for err in self.view.loose:
+            rows.append(f"<tr><td align='left' colspan='{2 * max(len(self.families), 1)}'>"
+                        f"<font point-size='9' color='{ERROR}'>{escape(err.location)}: error: "
+                        f"{escape(err.message)}</font></td></tr>")
+        return f"<<table border='0' cellspacing='2' cellpadding='1'>{''.join(rows)}</table>>"
+
+
+def _scope_kind(scope: Scope) -> str:
+    if scope.kind == "repeat":
+        return f"{scope.op or 'layer'} ×{scope.repeat}"
+    return scope.op or scope.kind
+
+
+def _shape_label(shape) -> str:
+    return format_shape(shape) if shape is not None else "?"
+
+
+def _rf(rf) -> str:
+    return rf if isinstance(rf, str) else str(rf)
+
+
+def _html(lines: list[str]) -> str:
+    return "<" + "<br/>".join(lines) + ">"
+
+
+def _title(local: str, label: str) -> list[str]:
+    """Name over op label; an unnamed layer (a position number) shares one line with its op."""
+    if local.isdigit():
+        return [f"<font color='{MUTED}'>{local}</font>  {escape(label)}"]
+    return [_bold(local)] + ([escape(label)] if label != local else [])
+
+
+def _bold(text: str, colour: str = INK) -> str:
+    return f"<font color='{colour}'><b>{escape(text)}</b></font>"
+
+
+def _small(text: str, colour: str = MUTED) -> str:
+    return f"<font point-size='8' color='{colour}'>{escape(text)}</font>"

@@ -1,0 +1,83 @@
+"""The shared shape arithmetic against torch, on random cases; symbolic results evaluated back."""
+
+import torch
+import torch.nn.functional as F
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from netspec.arith import adaptive_windows, conv_out, conv_transpose_out, scale_dim
+from netspec.expr import evaluate
+
+fast = settings(max_examples=60, deadline=None)
+lengths = st.integers(1, 24)
+kernels = st.integers(1, 6)
+strides = st.integers(1, 4)
+dilations = st.integers(1, 3)
+
+
+def row(length):
+    return torch.arange(float(length)).reshape(1, 1, length)
+
+
+@fast
+@given(length=lengths, kernel=kernels, stride=strides, padding=st.integers(0, 3), dilation=dilations)
+def test_conv_out_matches_conv1d(length, kernel, stride, padding, dilation):
+    assume(length + 2 * padding >= dilation * (kernel - 1) + 1)
+    weight = torch.ones(1, 1, kernel)
+    y = F.conv1d(row(length), weight, stride=stride, padding=padding, dilation=dilation)
+    assert conv_out(length, kernel, stride, padding, dilation) == y.shape[-1]
+    expr = conv_out("L", kernel, stride, padding, dilation)
+    assert evaluate(expr, {"L": length}) == y.shape[-1]
+
+
+@fast
+@given(length=lengths, kernel=kernels, stride=strides, dilation=dilations, ceil_mode=st.booleans(), data=st.data())
+def test_conv_out_matches_max_pool1d(length, kernel, stride, dilation, ceil_mode, data):
+    padding = data.draw(st.integers(0, kernel // 2))
+    assume(length + 2 * padding >= dilation * (kernel - 1) + 1)
+    y = F.max_pool1d(row(length), kernel, stride, padding, dilation, ceil_mode=ceil_mode)
+    assert conv_out(length, kernel, stride, padding, dilation, ceil_mode) == y.shape[-1]
+
+
+@fast
+@given(length=lengths, kernel=kernels, stride=strides, ceil_mode=st.booleans())
+def test_symbolic_conv_out_without_padding(length, kernel, stride, ceil_mode):
+    # with no padding, the last-window correction never applies once the kernel reaches the stride
+    assume(length >= kernel >= stride)
+    expr = conv_out("L", kernel, stride, 0, 1, ceil_mode)
+    assert evaluate(expr, {"L": length}) == conv_out(length, kernel, stride, 0, 1, ceil_mode)
+
+
+@fast
+@given(length=lengths, kernel=kernels, stride=strides, padding=st.integers(0, 3), dilation=dilations,
+       data=st.data())
+def test_conv_transpose_out_matches_torch(length, kernel, stride, padding, dilation, data):
+    output_padding = data.draw(st.integers(0, max(stride, dilation) - 1))
+    expected = conv_transpose_out(length, kernel, stride, padding, output_padding, dilation)
+    assume(expected >= 1)
+    weight = torch.ones(1, 1, kernel)
+    y = F.conv_transpose1d(row(length), weight, stride=stride, padding=padding,
+                           output_padding=output_padding, dilation=dilation)
+    assert expected == y.shape[-1]
+    expr = conv_transpose_out("L", kernel, stride, padding, output_padding, dilation)
+    assert evaluate(expr, {"L": length}) == expected
+
+
+@fast
+@given(length=lengths, factor=st.floats(0.1, 4.0, allow_nan=False))
+def test_scale_dim_matches_interpolate(length, factor):
+    expected = scale_dim(length, factor)
+    assume(expected >= 1)
+    y = F.interpolate(row(length), scale_factor=factor, mode="nearest")
+    assert expected == y.shape[-1]
+    assert evaluate(scale_dim("L", factor), {"L": length}) == expected
+
+
+@fast
+@given(length=lengths, out=st.integers(1, 30))
+def test_adaptive_windows_match_adaptive_max_pool(length, out):
+    # on 0, 1, 2, … a window's max is its last index and its -max is minus its first
+    windows = adaptive_windows(length, out)
+    ends = F.adaptive_max_pool1d(row(length), out).flatten().tolist()
+    starts = (-F.adaptive_max_pool1d(-row(length), out)).flatten().tolist()
+    assert [(int(s), int(e) + 1) for s, e in zip(starts, ends, strict=True)] == windows
