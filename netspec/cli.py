@@ -9,7 +9,7 @@ import argparse
 import os
 import sys
 import traceback
-from typing import Callable
+from collections.abc import Callable
 
 from .errors import SpecError, SpecErrors
 

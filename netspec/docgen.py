@@ -8,18 +8,32 @@ from __future__ import annotations
 import inspect
 import sys
 from pathlib import Path
-
-from pydantic_core import PydanticUndefined
+from types import UnionType
+from typing import Annotated, Literal, Union, get_args, get_origin
 
 from .layers import FROM, REGISTRY, Layer
 
 
 def _type_name(annotation) -> str:
-    text = getattr(annotation, "__name__", None) if not getattr(annotation, "__args__", None) else None
-    text = text or str(annotation)
-    for noise in ("typing.", "Annotated[", "NoneType"):
-        text = text.replace(noise, "" if noise != "NoneType" else "None")
-    return text.replace("Literal", "one of ")
+    """A readable type: `int`, `int | list of int`, `one of 'none', 'tanh'`, `null`."""
+    origin, args = get_origin(annotation), get_args(annotation)
+    if annotation is type(None):
+        return "null"
+    if origin is Annotated:
+        base = _type_name(args[0])
+        bounds = [f"{sym} {getattr(m, attr)}" for m in args[1:] for attr, sym in _BOUNDS
+                  if getattr(m, attr, None) is not None]
+        return f"{base} ({', '.join(bounds)})" if bounds else base
+    if origin in (Union, UnionType):
+        return " | ".join(_type_name(a) for a in args)
+    if origin is Literal:
+        return "one of " + ", ".join(f"`{a}`" for a in args)
+    if origin in (list, tuple):
+        return f"list of {_type_name(args[0])}" if args else "list"
+    return getattr(annotation, "__name__", str(annotation))
+
+
+_BOUNDS = (("gt", ">"), ("ge", "≥"), ("lt", "<"), ("le", "≤"))
 
 
 def _args_table(entry: Layer) -> list[str]:
@@ -33,8 +47,8 @@ def _args_table(entry: Layer) -> list[str]:
         shown = " / ".join(f"`{n}`" for n in names)
         if name == entry.main_arg:
             shown += " (main)"
-        default = "required" if info.default is PydanticUndefined else f"`{info.default!r}`"
-        kind = _type_name(info.annotation).replace("|", "\\|")
+        default = "required" if info.is_required() else f"`{info.default!r}`"
+        kind = _type_name(info.rebuild_annotation()).replace("|", "\\|")
         rows.append(f"| {shown} | {kind} | {default} |")
     return rows
 

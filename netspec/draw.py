@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import textwrap
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from html import escape
 from pathlib import Path
@@ -103,41 +103,42 @@ def to_dot(spec_or_graph: Spec | Graph, depth: int | None = None, rankdir: str =
 
 @dataclass
 class _View:
-    """The graph's nodes grouped by scope, the errors placed on nodes, and the chosen collapse."""
+    """The graph's items grouped by scope, the errors placed on items, and the chosen collapse."""
 
     graph: Graph
     errors: list[SpecError]
     stats: dict[str, LayerStats] = field(init=False)
-    chains: dict[str, list[str]] = field(init=False)  # dag node -> its scopes, outermost first
-    failing: dict[str, list[SpecError]] = field(init=False)  # dag node -> the errors it caused
-    loose: list[SpecError] = field(init=False)  # errors no drawn node explains
-    keep: set[str] = field(init=False)  # scopes holding a failing node: never collapsed
-    rep: dict[str, str] = field(init=False)  # dag node -> the drawn node standing for it
+    chains: dict[str, list[str]] = field(init=False)  # item -> its scopes, outermost first
+    failing: dict[str, list[SpecError]] = field(init=False)  # item -> the errors it caused
+    loose: list[SpecError] = field(init=False)  # errors no drawn item explains
+    keep: set[str] = field(init=False)  # scopes holding a failing item: never collapsed
+    rep: dict[str, str] = field(init=False)  # item -> the drawn node standing for it
 
     def __post_init__(self) -> None:
-        self.stats = _stats(self.graph)
-        self.chains = {name: _chain(self.graph, name) for name in self.graph.dag}
-        self.failing = {}
-        self.loose = []
+        graph = self.graph
+        self.stats = _stats(graph)
+        self.chains = {name: _chain(graph, name) for name in [*graph.inputs, *graph.nodes, *graph.invalid]}
+        self.failing, self.loose = {}, []
         for err in self.errors:
-            culprit = next((n for n in self.graph.dag if self._fails(n) and _within(err.path, self._path(n))),
-                           None)
+            culprit = next((n for n in self.chains if self._fails(n) and _within(err.path, self.path(n))), None)
             if culprit is None:
                 self.loose.append(err)
             else:
                 self.failing.setdefault(culprit, []).append(err)
         self.keep = {scope for name in self.failing for scope in self.chains[name]}
 
-    def _path(self, name: str) -> tuple | None:
-        node = self.graph.nodes.get(name)
-        return node.path if node is not None else self.graph.dag.nodes[name].get("path")
+    def path(self, name: str) -> tuple | None:
+        """The spec path of an item or scope (None for an input)."""
+        for table in (self.graph.nodes, self.graph.scopes):
+            if name in table:
+                return table[name].path
+        return self.graph.invalid.get(name)
 
     def _fails(self, name: str) -> bool:
         """An invalid item, or a layer whose inputs are known but whose own shape is not."""
-        kind = self.graph.dag.nodes[name].get("kind")
         node = self.graph.nodes.get(name)
         if node is None:
-            return kind == "invalid"
+            return name in self.graph.invalid
         return node.shape is None and all(s is not None for s in node.in_shapes)
 
     def collapse(self, depth: int) -> None:
@@ -150,19 +151,33 @@ class _View:
     def members(self, scope: str) -> list[str]:
         return [name for name, chain in self.chains.items() if scope in chain]
 
-    def scope(self, item: str) -> Scope | None:
-        return self.graph.scopes.get(item) if item not in self.graph.dag else None
-
     def parent(self, item: str) -> str | None:
         """The scope a drawn item sits in (None: top level)."""
-        if item in self.graph.dag:
+        if item in self.chains:
             chain = self.chains[item]
             return chain[-1] if chain else None
         return self.graph.scopes[item].parent
 
+    def edges(self) -> Iterator[tuple[str, str, int, Any]]:
+        """(source, layer, input index, shape) of every layer input."""
+        for node in self.graph.nodes.values():
+            for i, (src, shape) in enumerate(zip(node.inputs, node.in_shapes)):
+                yield src, node.name, i, shape
+
+    def predecessor(self, name: str) -> str | None:
+        """The item before an invalid one in its sequence (by spec path): where to draw it."""
+        *head, index = self.graph.invalid[name]
+        prefix = name.rpartition(".")[0]
+        for before in range(index - 1, -1, -1) if isinstance(index, int) else ():
+            path = (*head, before)
+            for other in [*self.chains, *self.graph.scopes]:
+                if other.rpartition(".")[0] == prefix and self.path(other) == path:
+                    return self.members(other)[-1] if other in self.graph.scopes else other
+        return None
+
 
 def _chain(graph: Graph, name: str) -> list[str]:
-    """The scopes enclosing a dag node, outermost first."""
+    """The scopes enclosing an item, outermost first."""
     if name in graph.nodes:
         scope = graph.nodes[name].scope
     else:  # inputs and invalid items: the longest enclosing scope by name

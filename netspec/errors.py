@@ -9,9 +9,9 @@ Independent errors are gathered in a `Diagnostics` and raised together as
 from __future__ import annotations
 
 import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
 
 PathT = tuple  # a spec path: a tuple of str keys and int indices
 

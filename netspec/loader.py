@@ -20,7 +20,6 @@ import yaml
 
 from .errors import Mark, PathT, SpecError, remember_source
 
-
 # libyaml's parser when present (about 10x faster), the pure-Python one otherwise; both are safe loaders
 SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 

@@ -3,7 +3,7 @@
 import textwrap
 
 import netspec
-from netspec.analysis import RF, BYTES
+from netspec.analysis import BYTES, RF
 
 
 def analyze(text):

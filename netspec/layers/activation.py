@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from .base import Args, Call, Layer, batch_dim, count, register
-from .reshape import check_dim
+from .base import Args, Call, Layer, batch_dim, check_dim, count, register
 
 
 class Elementwise(Layer):

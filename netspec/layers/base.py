@@ -17,13 +17,14 @@ Nothing outside this package branches on an op's name.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any, ClassVar, Sequence
+from typing import Any, ClassVar
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
-from ..arith import Shape, numel
+from ..arith import Shape, format_shape, numel
 
 FROM = "from"  # `main_arg` of merge ops: `- add: [a, b]` names the inputs
 GLOBAL = "global"  # receptive field covering the whole input
@@ -124,6 +125,16 @@ def count(shape: Shape) -> int:
     if n is None:
         raise SymbolicSize(shape)
     return n
+
+
+def check_dim(op: str, dim: int, shape: Shape, name: str = "dim") -> int:
+    """`dim` as an index 0 ≤ i < rank into a per-sample shape; ShapeError when out of range."""
+    rank = len(shape)
+    if not -rank <= dim < rank:
+        raise ShapeError(f"{op} {name} {dim} is out of range for the {rank}-dim input {format_shape(shape)}",
+                         hint=f"per-sample dims run from {-rank} to {rank - 1}; the batch dim is not counted"
+                         if rank else None, arg=name)
+    return dim % rank
 
 
 def batch_dim(dim: int) -> int:

@@ -8,8 +8,7 @@ from collections.abc import Callable, Sequence
 from typing import ClassVar
 
 from ..arith import Dim, Shape, format_shape, is_known
-from .base import FROM, Args, Layer, ShapeError, batch_dim, count, register
-from .reshape import check_dim
+from .base import FROM, Args, Layer, ShapeError, batch_dim, check_dim, count, register
 
 
 def listing(shapes: Sequence[Shape]) -> str:

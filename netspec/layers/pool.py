@@ -194,6 +194,9 @@ class AdaptivePool(Layer):
     def infer(self, a, shapes):
         channels, spatial = split_input(self.op, shapes[0], self.nd)
         sizes = per_axis(a, "output_size", self.nd)
+        if self.nd == 1 and sizes == (None,):
+            raise ShapeError(f"{self.op} needs an output size: torch keeps an axis with `null` only in 2-d "
+                             "and 3-d adaptive pools", hint="give the output length", arg="output_size")
         return (channels, *(length if o is None else o for length, o in zip(spatial, sizes, strict=True)))
 
     def flops(self, a, shapes, out):
@@ -232,11 +235,11 @@ class AdaptivePool(Layer):
 def adaptive_doc(what: str, nd: int, example: str) -> str:
     """The docstring of an adaptive pool entry."""
     dims = SPATIAL[nd]
+    keep = ";\n            a `null` entry keeps that axis" if nd > 1 else ""
     return f"""{what}
 
     Args:
-        output_size: the output's spatial size, one int for every axis or a list of {nd};
-            a `null` entry keeps that axis.
+        output_size: the output's spatial size, one int for every axis or a list of {nd}{keep}.
 
     Shapes: (C, {dims}) -> (C, *output_size). Windows follow torch: output i of an axis of
     length L pools [floor(i·L/out), ceil((i+1)·L/out)).

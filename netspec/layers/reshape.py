@@ -7,18 +7,8 @@ from typing import Annotated
 
 from pydantic import Field
 
-from ..arith import Dim, Shape, format_shape, is_known, numel
-from .base import GLOBAL, Args, Layer, ShapeError, batch_dim, count, register
-
-
-def check_dim(op: str, dim: int, shape: Shape, name: str = "dim") -> int:
-    """`dim` as an index 0 ≤ i < rank into a per-sample shape; ShapeError when out of range."""
-    rank = len(shape)
-    if not -rank <= dim < rank:
-        raise ShapeError(f"{op} {name} {dim} is out of range for the {rank}-dim input {format_shape(shape)}",
-                         hint=f"per-sample dims run from {-rank} to {rank - 1}; the batch dim is not counted"
-                         if rank else None, arg=name)
-    return dim % rank
+from ..arith import Dim, format_shape, is_known, numel
+from .base import GLOBAL, Args, Layer, ShapeError, batch_dim, check_dim, count, register
 
 
 def product(dims: Sequence[Dim]) -> Dim:

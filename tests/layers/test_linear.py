@@ -1,7 +1,6 @@
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-import pytest
 
 from netspec.layers import REGISTRY, ShapeError
 from tests.layers.harness import check
