@@ -40,6 +40,7 @@ class Pool(Layer):
     nd: ClassVar[int]
     torch_cls: ClassVar[str]
     torch_args: ClassVar[tuple[str, ...]]
+    window_fits_unpadded: ClassVar[bool] = False  # torch's avg_pool3d also checks the input without padding
 
     def window(self, a) -> tuple[tuple, tuple, tuple]:
         """(kernel sizes, strides, dilations), one per spatial axis; the stride defaults to the kernel."""
@@ -56,6 +57,9 @@ class Pool(Layer):
             if p > k // 2:
                 raise ShapeError(f"padding={p} is more than half of kernel_size={k}",
                                  hint=f"torch allows at most kernel_size // 2 = {k // 2}", arg="padding")
+            if self.window_fits_unpadded and is_known(length) and length < k:
+                raise ShapeError(f"{self.op} needs each input length to hold kernel_size={k} before padding, "
+                                 f"got {length}", hint="use a smaller kernel_size", arg="kernel_size")
             n = conv_out(length, k, s, p, d, a.ceil_mode)
             if is_known(n) and n < 1:
                 span = d * (k - 1) + 1
@@ -176,6 +180,7 @@ class AvgPool3d(AvgPool):
     op = "avgpool3d"
     nd = 3
     torch_cls = "AvgPool3d"
+    window_fits_unpadded = True
 
 
 class AdaptivePoolArgs(Args):

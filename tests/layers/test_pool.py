@@ -110,10 +110,10 @@ def test_adaptive_pool_matches_torch(case):
 def upsample_cases(draw):
     nd = draw(st.integers(1, 3))
     args = {"mode": draw(st.sampled_from(["nearest", "linear", "bilinear", "bicubic", "trilinear"]))}
-    given = draw(st.sampled_from(["size", "scale_factor", "size", "scale_factor", "both", "neither"]))
-    if given in ("size", "both"):
+    which = draw(st.sampled_from(["size", "scale_factor", "size", "scale_factor", "both", "neither"]))
+    if which in ("size", "both"):
         args["size"] = draw(per_axis(nd, st.integers(1, 8)))
-    if given in ("scale_factor", "both"):
+    if which in ("scale_factor", "both"):
         args["scale_factor"] = draw(per_axis(nd, st.floats(0.2, 3.0).map(lambda f: round(f, 2))))
     align = draw(st.sampled_from([None, None, True, False]))
     if align is not None:
@@ -192,6 +192,8 @@ def test_receptive_fields():
      "padding", "at most kernel_size // 2 = 1"),
     ("avgpool2d", {"kernel": 5}, (3, 8, 4), "the window spans 5 but the padded input is 4", "kernel_size",
      None),
+    ("avgpool3d", {"kernel": 3, "padding": 1}, (3, 8, 2, 8),
+     "avgpool3d needs each input length to hold kernel_size=3 before padding, got 2", "kernel_size", None),
     ("maxpool2d", {"kernel": 2}, (3, 8), "maxpool2d needs a [C, H, W] input (batch excluded), got 3×8", None,
      "did you mean `maxpool1d`?"),
     ("avgpool1d", {"kernel": [2, 2]}, (3, 8), "kernel_size has 2 entries but the input has 1 spatial dims",
