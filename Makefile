@@ -11,7 +11,7 @@ NETSPEC := $(VENV)/bin/netspec
 TORCH  ?= torch==2.13.0
 SPECS  := $(sort $(wildcard specs/*.yaml))
 
-.PHONY: demo test lint bench docs clean setup graphviz
+.PHONY: demo test lint bench docs gallery clean setup graphviz
 
 setup: $(VENV)/.installed graphviz
 
@@ -28,9 +28,11 @@ graphviz:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -q && $$SUDO apt-get install -y -q graphviz; }
 
+# netspec's main job on the shipped specs: check them all, list one, draw the gallery.
 demo: setup
 	$(NETSPEC) validate $(SPECS)
 	$(NETSPEC) summary specs/resnet18.yaml
+	$(MAKE) --no-print-directory gallery
 
 test: setup
 	$(PY) -m pytest
@@ -40,6 +42,17 @@ lint: setup
 
 bench: setup
 	$(PY) benchmarks/analysis_speed.py
+	$(PY) benchmarks/draw_speed.py
+
+# docs/gallery/*.svg: the lecture's networks drawn from specs/ (DEPTH_<spec> overrides the default depth).
+GALLERY := mlp_digits lenet5 vgg16 resnet18 resnet152 lstm_classifier conv_autoencoder vae unet
+DEPTH_resnet18  := 9
+DEPTH_resnet152 := 0
+
+gallery: setup
+	@mkdir -p docs/gallery
+	@$(foreach s,$(GALLERY),$(NETSPEC) draw specs/$(s).yaml -o docs/gallery/$(s).svg \
+	  $(if $(DEPTH_$(s)),--depth $(DEPTH_$(s))) &&) true
 
 docs: setup
 	$(PY) -m netspec.docgen docs/layers.md

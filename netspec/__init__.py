@@ -17,4 +17,12 @@ from .spec import Spec, load, loads
 
 __version__ = "0.1.0"
 
-__all__ = ["Analysis", "Graph", "Spec", "SpecError", "SpecErrors", "analyze", "build_graph", "draw", "load", "loads"]
+__all__ = ["Analysis", "Graph", "Spec", "SpecError", "SpecErrors", "analyze", "build", "build_graph", "draw",
+           "load", "loads"]
+
+
+def build(spec: Spec | Graph, device=None, dtype=None, init=None):
+    """The spec as a torch `nn.Module` (see `netspec.compiler.build`); imports torch on first use."""
+    from .compiler import build as build_module
+
+    return build_module(spec, device=device, dtype=dtype, init=init)

@@ -154,14 +154,22 @@ def analyze(spec: Spec | Graph, dims: dict[str, int] | None = None) -> Analysis:
     dims = dims or {}
     graph = spec if isinstance(spec, Graph) else build_graph(bind_dims(spec, dims))
     result = Analysis(graph.name, graph, {k: tuple(v.shape) for k, v in graph.inputs.items()},
-                      {k: graph.shape_of(v) for k, v in graph.outputs.items()})
-    rfs: dict[str, Any] = {name: _input_rf(shape) for name, shape in result.inputs.items()}
-    for node in graph.nodes.values():
-        stats = _layer_stats(node, rfs)
-        rfs[node.name] = stats.receptive_field
-        result.layers.append(stats)
+                      {k: graph.shape_of(v) for k, v in graph.outputs.items()}, layer_stats(graph))
     check_expect(result, dims)
     return result
+
+
+def layer_stats(graph: Graph) -> list[LayerStats]:
+    """Costs of every layer whose shapes are known (all of them in a valid graph), in order."""
+    rfs: dict[str, Any] = {name: _input_rf(tuple(d.shape)) for name, d in graph.inputs.items()}
+    out = []
+    for node in graph.nodes.values():
+        if node.shape is None or any(s is None for s in node.in_shapes):
+            continue
+        stats = _layer_stats(node, rfs)
+        rfs[node.name] = stats.receptive_field
+        out.append(stats)
+    return out
 
 
 def bind_dims(spec: Spec, dims: dict[str, int]) -> Spec:

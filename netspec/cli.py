@@ -10,6 +10,7 @@ import os
 import sys
 import traceback
 from collections.abc import Callable
+from pathlib import Path
 
 from .errors import SpecError, SpecErrors
 
@@ -142,6 +143,15 @@ def cmd_summary(args) -> int:
     return EXIT_OK
 
 
+def cmd_compile(args) -> int:
+    from .codegen import generate
+    from .spec import load
+
+    Path(args.output).write_text(generate(load(args.spec)), encoding="utf-8")
+    print(f"{args.spec}: wrote {args.output}")
+    return EXIT_OK
+
+
 def cmd_ops(args) -> int:
     from .layers import REGISTRY
 
@@ -191,6 +201,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--show", default="params", metavar="LIST",
                    help="comma-separated figures per node: params, macs, rf (default params)")
     p.set_defaults(run=cmd_draw)
+
+    p = sub.add_parser("compile", help="write a standalone PyTorch module (imports only torch)")
+    p.add_argument("spec", metavar="SPEC")
+    p.add_argument("-o", "--output", required=True, metavar="FILE.py")
+    p.set_defaults(run=cmd_compile)
 
     p = sub.add_parser("ops", help="list the layer types")
     p.set_defaults(run=cmd_ops)

@@ -21,7 +21,7 @@ from typing import Any
 
 import graphviz
 
-from .analysis import LayerStats, _input_rf, _layer_stats
+from .analysis import LayerStats, layer_stats
 from .arith import format_shape
 from .errors import SpecError
 from .graph import Graph, Scope, build_graph
@@ -116,7 +116,7 @@ class _View:
 
     def __post_init__(self) -> None:
         graph = self.graph
-        self.stats = _stats(graph)
+        self.stats = {s.name: s for s in layer_stats(graph)}
         self.chains = {name: _chain(graph, name) for name in [*graph.inputs, *graph.nodes, *graph.invalid]}
         self.failing, self.loose = {}, []
         for err in self.errors:
@@ -132,7 +132,8 @@ class _View:
         for table in (self.graph.nodes, self.graph.scopes):
             if name in table:
                 return table[name].path
-        return self.graph.invalid.get(name)
+        bad = self.graph.invalid.get(name)
+        return bad.path if bad else None
 
     def _fails(self, name: str) -> bool:
         """An invalid item, or a layer whose inputs are known but whose own shape is not."""
@@ -159,21 +160,10 @@ class _View:
         return self.graph.scopes[item].parent
 
     def edges(self) -> Iterator[tuple[str, str, int, Any]]:
-        """(source, layer, input index, shape) of every layer input."""
-        for node in self.graph.nodes.values():
-            for i, (src, shape) in enumerate(zip(node.inputs, node.in_shapes)):
-                yield src, node.name, i, shape
-
-    def predecessor(self, name: str) -> str | None:
-        """The item before an invalid one in its sequence (by spec path): where to draw it."""
-        *head, index = self.graph.invalid[name]
-        prefix = name.rpartition(".")[0]
-        for before in range(index - 1, -1, -1) if isinstance(index, int) else ():
-            path = (*head, before)
-            for other in [*self.chains, *self.graph.scopes]:
-                if other.rpartition(".")[0] == prefix and self.path(other) == path:
-                    return self.members(other)[-1] if other in self.graph.scopes else other
-        return None
+        """(source, item, input index, shape) of every input of a layer or an invalid item."""
+        for target, sources in self.graph.edges():
+            for i, src in enumerate(sources):
+                yield src, target, i, self.graph.shape_of(src)
 
 
 def _chain(graph: Graph, name: str) -> list[str]:
@@ -210,18 +200,6 @@ def _within(error_path: tuple, node_path: tuple | None) -> bool:
     return node_path is not None and error_path[:len(node_path)] == tuple(node_path)
 
 
-def _stats(graph: Graph) -> dict[str, LayerStats]:
-    """Per-layer costs of every layer whose shapes are known (all of them in a valid graph)."""
-    rfs: dict[str, Any] = {name: _input_rf(tuple(d.shape)) for name, d in graph.inputs.items()}
-    out = {}
-    for node in graph.nodes.values():
-        if node.shape is None or any(s is None for s in node.in_shapes):
-            continue
-        out[node.name] = stats = _layer_stats(node, rfs)
-        rfs[node.name] = stats.receptive_field
-    return out
-
-
 # ---- how it is shown: DOT ----------------------------------------------------------------------------------
 
 
@@ -229,6 +207,7 @@ class _Emitter:
     def __init__(self, view: _View, rankdir: str, show: tuple[str, ...]):
         self.view, self.graph, self.rankdir, self.show = view, view.graph, rankdir, show
         self.families: dict[str, str] = {}  # family -> colour, in order of appearance
+        self.skips = False  # whether a skip edge was drawn (for the legend)
 
     def digraph(self) -> graphviz.Digraph:
         dot = graphviz.Digraph(self.graph.name, graph_attr=self._graph_attr(),
@@ -272,7 +251,7 @@ class _Emitter:
                              fillcolor=CLUSTER_FILLS[level % 2], penwidth="0.6", fontsize="9",
                              fontcolor=MUTED, labeljust="l", labelloc="t", margin="10")
                     self._emit_scope(sub, item, tree, level + 1)
-            if item in self.graph.dag or item not in tree:
+            if item in self.view.chains or item not in tree:
                 self._node(dot, item, scope)
 
     # ---- nodes
@@ -283,8 +262,8 @@ class _Emitter:
             dot.node(item, _html([_bold(item, "white"), _small(format_shape(self.graph.shape_of(item)),
                                                               "#d8dde3")]),
                      fillcolor=IO_FILL, color=IO_FILL)
-        elif item not in self.graph.dag:
-            self._collapsed(dot, item, local)
+        elif item not in self.view.chains:
+            self._collapsed(dot, item)
         elif item in self.graph.nodes:
             self._layer(dot, item, local)
         else:
@@ -312,14 +291,19 @@ class _Emitter:
             dot.node(name, _html([_bold(local), _small("not checked")]), style="rounded,dashed",
                      color="#b0b0b0", fontcolor="#9a9a9a", fillcolor=UNKNOWN_FILL)
 
-    def _collapsed(self, dot: graphviz.Digraph, scope: str, local: str) -> None:
+    def _collapsed(self, dot: graphviz.Digraph, scope: str) -> None:
         members = self.view.members(scope)
         stats = [self.view.stats[m] for m in members if m in self.view.stats]
         flow = f"{self._shapes(scope, into=True)} → {self._shapes(scope, into=False)}"
-        lines = [_bold(local), escape(_scope_kind(self.graph.scopes[scope])), escape(flow)]
-        lines += [_small(s) for s in self._totals(stats, len(stats) < len(members))]
-        dot.node(scope, _html(lines), fillcolor=BLOCK_FILL, penwidth="1.2", color="#8797a8",
-                 tooltip=f"{scope}: {len(members)} layers")
+        kind = _scope_kind(self.graph.scopes[scope])
+        lines = [_bold(scope)] + ([escape(kind)] if kind else []) + [escape(flow)]
+        attrs = dict(fillcolor=BLOCK_FILL, penwidth="1.2", color="#8797a8", tooltip=f"{scope}: {len(members)} layers")
+        if stats:
+            lines += [_small(s) for s in self._totals(stats, len(stats) < len(members))]
+        else:  # downstream of an error: not checked
+            lines.append(_small("not checked"))
+            attrs.update(style="rounded,dashed", color="#b0b0b0", fontcolor="#9a9a9a", fillcolor=UNKNOWN_FILL)
+        dot.node(scope, _html(lines), **attrs)
         self.families.setdefault("block (collapsed)", BLOCK_FILL)
 
     def _output(self, dot: graphviz.Digraph, name: str, node: str) -> None:
@@ -338,7 +322,7 @@ class _Emitter:
         if "macs" in self.show and stats.macs != 0:
             figures.append(f"{human(stats.macs)} MACs")
         if "rf" in self.show and stats.receptive_field is not None:
-            figures.append(f"RF {_rf(stats.receptive_field)}")
+            figures.append(f"RF {stats.receptive_field}")
         return figures
 
     def _totals(self, stats: list[LayerStats], partial: bool) -> list[str]:
@@ -348,6 +332,8 @@ class _Emitter:
         if "macs" in self.show:
             macs = [s.macs for s in stats]
             figures.append(f"{human(None if None in macs else sum(macs))} MACs")
+        if "rf" in self.show and stats and stats[-1].receptive_field is not None:
+            figures.append(f"RF {stats[-1].receptive_field} at its output")
         return figures
 
     def _messages(self, name: str) -> list[str]:
@@ -364,16 +350,15 @@ class _Emitter:
         return self.families[family]
 
     def _cluster_label(self, scope: str) -> str:
-        parent = self.graph.scopes[scope].parent
-        local = scope[len(parent) + 1:] if parent else scope
-        return _html([f"<b>{escape(local)}</b> · {escape(_scope_kind(self.graph.scopes[scope]))}"])
+        kind = _scope_kind(self.graph.scopes[scope])
+        return _html([f"<b>{escape(scope)}</b>" + (f" · {escape(kind)}" if kind else "")])
 
     # ---- edges
 
     def _crossing(self, scope: str, into: bool) -> list:
-        """Shapes of the dag edges entering (or leaving) a scope, and of outputs inside it."""
+        """Shapes of the edges entering (or leaving) a scope, and of outputs inside it."""
         inside = set(self.view.members(scope))
-        shapes = [d.get("shape") for u, v, d in self.graph.dag.edges(data=True)
+        shapes = [shape for u, v, _, shape in self.view.edges()
                   if (v in inside and u not in inside if into else u in inside and v not in inside)]
         if not into:
             shapes += [self.graph.shape_of(n) for n in self.graph.outputs.values() if n in inside]
@@ -383,64 +368,61 @@ class _Emitter:
         return ", ".join(_shape_label(s) for s in self._crossing(scope, into)) or "—"
 
     def _edges(self, dot: graphviz.Digraph) -> None:
-        self._anchor_invalid(dot)
         seen = set()
-        for u, v, data in self.graph.dag.edges(data=True):
+        for u, v, index, shape in self.view.edges():
             tail, head = self.view.rep[u], self.view.rep[v]
-            if tail == head or (tail, head) in seen:
-                continue
-            seen.add((tail, head))
-            dot.edge(tail, head, label=_shape_label(data.get("shape")), **self._edge_style(v, head, data))
+            if tail != head and (tail, head) not in seen:
+                seen.add((tail, head))
+                dot.edge(tail, head, label=_shape_label(shape), **self._edge_style(v, head, index, shape))
 
-    def _anchor_invalid(self, dot: graphviz.Digraph) -> None:
-        """An invalid item has no known inputs: place it after the node made just before it."""
-        names = list(self.graph.dag)
-        for before, name in zip(names, names[1:]):
-            if self.graph.dag.in_degree(name) == 0 and name not in self.graph.inputs:
-                tail, head = self.view.rep[before], self.view.rep[name]
-                if tail != head:
-                    dot.edge(tail, head, style="invis")
-
-    def _edge_style(self, target: str, head: str, data: dict) -> dict[str, str]:
+    def _edge_style(self, target: str, head: str, index: int, shape) -> dict[str, str]:
         if target in self.view.failing:
             return dict(color=ERROR, fontcolor=ERROR, penwidth="1.4")
-        if data.get("shape") is None:
+        if shape is None:
             return dict(color="#b0b0b0", style="dashed")
-        if target == head and data.get("index", 0) > 0:  # a merge's second input: the skip path
+        if target == head and index > 0:  # a merge's later input: the skip path
+            self.skips = True
             return dict(color=SKIP, fontcolor=SKIP, style="dashed", weight="0")
         return dict(weight="4")
 
     def _caption(self) -> str:
+        """The network's name and totals, the family legend, and errors no node explains."""
         stats = list(self.view.stats.values())
         title = f"<b>{escape(self.graph.name)}</b>   {human(sum(s.params for s in stats))} params"
         macs = [s.macs for s in stats]
         if "macs" in self.show:
             title += f" · {human(None if None in macs else sum(macs))} MACs"
-        rows = [f"<tr><td align='left' colspan='{2 * max(len(self.families), 1)}'>{title}</td></tr>"]
-        swatches = "".join(f"<td bgcolor='{c}' width='12' height='10' fixedsize='true'></td>"
-                           f"<td align='left'><font point-size='8' color='{MUTED}'>{escape(f)}</font></td>"
-                           for f, c in self.families.items())
-        if swatches:
-            rows.append(f"<tr>{swatches}</tr>")
-        for err in self.view.loose:
-            rows.append(f"<tr><td align='left' colspan='{2 * max(len(self.families), 1)}'>"
-                        f"<font point-size='9' color='{ERROR}'>{escape(err.location)}: error: "
-                        f"{escape(err.message)}</font></td></tr>")
-        return f"<<table border='0' cellspacing='2' cellpadding='1'>{''.join(rows)}</table>>"
+        rows = [title, *self._legend()]
+        rows += [f"<font point-size='9' color='{ERROR}'>{escape(err.location)}: error: {escape(err.message)}</font>"
+                 for err in self.view.loose]
+        cells = "".join(f"<tr><td align='left'>{row}</td></tr>" for row in rows)
+        return f"<<table border='0' cellspacing='2' cellpadding='1'>{cells}</table>>"
+
+    def _legend(self) -> list[str]:
+        """A grid of colour swatches, six a row, ending with the skip edges' line style."""
+        items = [_legend_item(f"<td bgcolor='{colour}' width='14' height='9' fixedsize='true'></td>", family)
+                 for family, colour in self.families.items()]
+        if self.skips:
+            dashes = f"<td width='14' height='9' fixedsize='true'><font point-size='8' color='{SKIP}'>╌╌</font></td>"
+            items.append(_legend_item(dashes, "skip / merge input"))
+        rows = ["<tr>" + "".join(items[i:i + 6]) + "<td></td><td></td>" * (i + 6 - len(items)) + "</tr>"
+                for i in range(0, len(items), 6)]
+        return [f"<table border='0' cellspacing='3' cellpadding='0'>{''.join(rows)}</table>"] if rows else []
+
+
+def _legend_item(swatch: str, text: str) -> str:
+    return f"{swatch}<td align='left'><font point-size='8' color='{MUTED}'>{escape(text)}</font></td>"
 
 
 def _scope_kind(scope: Scope) -> str:
+    """`basic ×6` for a repeat, the block's type for a block, nothing for a group."""
     if scope.kind == "repeat":
-        return f"{scope.op or 'layer'} ×{scope.repeat}"
-    return scope.op or scope.kind
+        return f"{scope.op or ''} ×{scope.repeat}".strip()
+    return scope.op or ""
 
 
 def _shape_label(shape) -> str:
     return format_shape(shape) if shape is not None else "?"
-
-
-def _rf(rf) -> str:
-    return rf if isinstance(rf, str) else str(rf)
 
 
 def _html(lines: list[str]) -> str:

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from .arith import Shape
 from .errors import Diagnostics, PathT, SpecError, SpecErrors, did_you_mean
 from .expr import ExprError, resolve
+from .init import Init
 from .layers import FROM, REGISTRY, Args, Layer, ShapeError
 from .spec import Block, InputDef, Item, Spec, pydantic_errors
 
@@ -40,6 +41,7 @@ class Node:
     path: PathT
     scope: str | None = None
     frozen: bool = False
+    init: Init | None = None  # its own `init:`; netspec.init.layer_init resolves the inherited one
 
     @property
     def entry(self) -> Layer:
@@ -60,6 +62,7 @@ class Scope:
     parent: str | None
     path: PathT
     repeat: int | None = None
+    init: Init | None = None
 
 
 @dataclass
@@ -71,7 +74,7 @@ class Graph:
     outputs: dict[str, str] = field(default_factory=dict)  # output name -> node or input name
     scopes: dict[str, Scope] = field(default_factory=dict)
     errors: list[SpecError] = field(default_factory=list)
-    invalid: dict[str, PathT] = field(default_factory=dict)  # items that failed: name -> spec path
+    invalid: dict[str, Invalid] = field(default_factory=dict)  # items that failed to expand
 
     @cached_property
     def dag(self) -> nx.DiGraph:
@@ -83,18 +86,34 @@ class Graph:
 
         dag = nx.DiGraph()
         dag.add_nodes_from(self.inputs, kind="input")
-        for name, path in self.invalid.items():
-            dag.add_node(name, kind="invalid", path=path)
+        for name, bad in self.invalid.items():
+            dag.add_node(name, kind="invalid", path=bad.path)
         for node in self.nodes.values():
             dag.add_node(node.name, kind="layer")
-            for i, (src, shape) in enumerate(zip(node.inputs, node.in_shapes)):
-                dag.add_edge(src, node.name, index=i, shape=shape)
+        for target, sources in self.edges():
+            for i, src in enumerate(sources):
+                dag.add_edge(src, target, index=i, shape=self.shape_of(src))
         return dag
+
+    def edges(self):
+        """(item, its input names) for every layer and every invalid item that resolved its inputs."""
+        for node in self.nodes.values():
+            yield node.name, node.inputs
+        for name, bad in self.invalid.items():
+            yield name, bad.inputs
 
     def shape_of(self, name: str) -> Shape | None:
         if name in self.inputs:
             return tuple(self.inputs[name].shape)
-        return self.nodes[name].shape
+        return self.nodes[name].shape if name in self.nodes else None
+
+
+@dataclass
+class Invalid:
+    """An item that failed to expand (its error is reported): where it is, and the inputs it named."""
+
+    path: PathT
+    inputs: list[str]
 
 
 class Ref(NamedTuple):
@@ -207,24 +226,20 @@ class _Expander:
             if item.name and item.name in names.table:
                 self.error(f"duplicate layer name `{item.name}`", item.path + ("name",),
                            "names must be unique within their sequence")
-            out = self.item(item, full, names, current, env, frozen or item.frozen, scope)
+            inputs, ok = ([], False) if item.invalid else self.inputs_of(item, names, current, full)
+            self.used.update(r.name for r in inputs)
+            out = self.item(item, full, names, inputs, env, frozen or item.frozen, scope) if ok else None
             if out is None:  # failed (already reported): later layers see an unknown shape
                 out = Ref(full, None)
-                self.graph.invalid[full] = item.path
+                self.graph.invalid[full] = Invalid(item.path, [r.name for r in inputs])
             current = out
             names.pending.discard(local)
             names.table[local] = current
             self.refs[full] = current
         return current
 
-    def item(self, item: Item, full: str, names: Names, current: Ref | None, env: dict, frozen: bool,
+    def item(self, item: Item, full: str, names: Names, inputs: list[Ref], env: dict, frozen: bool,
              scope: str | None) -> Ref | None:
-        if item.invalid:
-            return None  # reported by the parser
-        inputs = self.inputs_of(item, names, current, full)
-        if inputs is None:
-            return None
-        self.used.update(r.name for r in inputs)
         local_env = {**env, **_shape_vars(inputs[0].shape)}
         if item.when is not None:
             when = self.value(item.when, local_env, item.path + ("when",), full, inputs)
@@ -247,7 +262,7 @@ class _Expander:
         if repeat == 0:
             return inputs[0]
         self.graph.scopes[full] = Scope(full, "repeat", item.op if item.op in self.spec.blocks else None,
-                                        scope, item.path, repeat)
+                                        scope, item.path, repeat, item.init)
         out: Ref | None = None
         for k in range(repeat):
             out = self.one(item, f"{full}.{k}", inputs, names, {**env, "index": k}, frozen, full)
@@ -259,7 +274,7 @@ class _Expander:
     def one(self, item: Item, full: str, inputs: list[Ref], names: Names, env: dict, frozen: bool,
             scope: str | None) -> Ref | None:
         if item.layers is not None:
-            self.graph.scopes[full] = Scope(full, "group", None, scope, item.path)
+            self.graph.scopes[full] = Scope(full, "group", None, scope, item.path, init=item.init)
             inner = Names(names)
             inner.table["input"] = inputs[0]
             return self.seq(item.layers, full + ".", inner, inputs[0], env, frozen, full)
@@ -267,7 +282,8 @@ class _Expander:
             return self.block(self.spec.blocks[item.op], item, full, inputs, env, frozen, scope)
         return self.layer(item, full, inputs, env, frozen, scope)
 
-    def inputs_of(self, item: Item, names: Names, current: Ref | None, full: str) -> list[Ref] | None:
+    def inputs_of(self, item: Item, names: Names, current: Ref | None, full: str) -> tuple[list[Ref], bool]:
+        """The item's inputs, and whether every one resolved (the resolved ones either way)."""
         entry = REGISTRY.get(item.op) if item.op else None
         if entry is not None and entry.main_arg == FROM and isinstance(item.args, (list, str)):
             refs, path = item.args, item.path + (item.op,)
@@ -279,13 +295,13 @@ class _Expander:
         elif current is None:
             self.error("this layer has no input", item.path,
                        "with several inputs, the first layer names its input with `from:`", where=full)
-            return None
+            return [], False
         else:
-            return [current]
+            return [current], True
         refs = [refs] if isinstance(refs, str) else refs
         if not isinstance(refs, list) or not refs or not all(isinstance(r, str) for r in refs):
             self.error("`from` takes a layer name or a list of names", path, where=full)
-            return None
+            return [], False
         out = []
         for i, ref_name in enumerate(refs):
             ref = names.lookup(ref_name) or self.refs.get(ref_name)
@@ -299,7 +315,7 @@ class _Expander:
                 self.error(f"`from` names `{ref_name}`, which is not defined here", where,
                            did_you_mean(ref_name, names.visible()) or
                            f"visible here: {', '.join(sorted(names.visible())) or 'nothing'}", where=full)
-        return out if len(out) == len(refs) else None
+        return out, len(out) == len(refs)
 
     def value(self, raw: Any, env: dict, path: PathT, full: str, inputs: list[Ref]) -> Any:
         try:
@@ -355,7 +371,7 @@ class _Expander:
             ok = False
         if not ok:
             return None
-        self.graph.scopes[full] = Scope(full, "block", block.name, scope, item.path)
+        self.graph.scopes[full] = Scope(full, "block", block.name, scope, item.path, init=item.init)
         inner = Names()
         inner.table.update(zip(block.inputs, inputs))
         out = self.seq(block.layers, full + ".", inner, inputs[0], block_env, frozen, full)
@@ -418,7 +434,8 @@ class _Expander:
                 err = self.source.error(exc.message, blamed, exc.hint, key=blamed == path)
                 err.notes.append(f"in `{full}` ({item.op}), input {shown}")
                 self.diag.add(err)
-        node = Node(full, item.op, args, [r.name for r in inputs], in_shapes, shape, item.path, scope, frozen)
+        node = Node(full, item.op, args, [r.name for r in inputs], in_shapes, shape, item.path, scope, frozen,
+                    item.init)
         self.graph.nodes[full] = node
         return Ref(full, shape)
 

@@ -1,7 +1,7 @@
 """The typed spec: the top level checked by pydantic, layer items parsed into `Item`s.
 
 A layer item is `- op`, `- op: <main arg>`, or `- op: {args}`, plus the layer
-keys `name`, `from`, `repeat`, `when`, `frozen`; a group is an item with
+keys `name`, `from`, `repeat`, `when`, `frozen`, `init`; a group is an item with
 `layers:` (and no op). Ops are catalog entries or the spec's own `blocks`.
 Values may be expressions (`$width`, `${2 * width}`), resolved while the
 graph is expanded.
@@ -17,10 +17,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import Diagnostics, PathT, SpecError, did_you_mean, format_path
+from .init import Init, parse_init
 from .layers import REGISTRY
 from .loader import Source, load_source, parse_yaml
 
-LAYER_KEYS = ("name", "from", "repeat", "when", "frozen", "layers")
+LAYER_KEYS = ("name", "from", "repeat", "when", "frozen", "init", "layers")
 TYPE_NAMES = {"int": int, "float": float, "bool": bool, "str": str, "list": list}
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 Dim = int | str
@@ -61,6 +62,7 @@ class SpecModel(_Model):
     blocks: dict[str, BlockDef] = Field(default_factory=dict)
     layers: list[Any] = Field(min_length=1)
     expect: Expect | None = None
+    init: Any = None  # an `Init` once parsed (netspec/init.py)
     train: dict[str, Any] | None = None
 
 
@@ -77,6 +79,7 @@ class Item:
     repeat: Any = None
     when: Any = None
     frozen: bool = False
+    init: Init | None = None
     layers: list[Item] | None = None
 
 
@@ -128,6 +131,11 @@ def parse(source: Source) -> Spec:
         diag.extend(pydantic_errors(exc, (), source))
         diag.raise_if_any()
     inputs = _inputs(model, source, diag)
+    if model.init is not None:
+        try:
+            model.init = parse_init(model.init, ("init",), source)
+        except SpecError as exc:
+            diag.add(exc)
     blocks = {}
     for bname, bdef in model.blocks.items():
         path = ("blocks", bname)
@@ -224,6 +232,8 @@ def parse_item(value: Any, path: PathT, source: Source, ops: set[str], diag: Dia
     if not isinstance(frozen, bool):
         raise source.error("`frozen` is true or false", path + ("frozen",))
     item.frozen = frozen
+    if "init" in value:
+        item.init = parse_init(value["init"], path + ("init",), source)
     if "layers" in value:
         if op is not None:
             raise source.error(f"an item is either an op (`{op}`) or a group (`layers:`), not both",

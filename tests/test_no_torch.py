@@ -9,8 +9,8 @@ import netspec
 from netspec import report
 result = netspec.analyze(netspec.load("specs/resnet50.yaml"))
 report.table(result); report.to_json(result)
-import netspec.draw
-netspec.draw.to_dot(netspec.build_graph(netspec.load("specs/resnet50.yaml")))
+from netspec.draw import to_dot  # `netspec.draw` itself is the draw function
+to_dot(netspec.build_graph(netspec.load("specs/resnet50.yaml")))
 assert "torch" not in sys.modules, sorted(m for m in sys.modules if m.startswith("torch"))
 """
 
