@@ -17,6 +17,7 @@ Conventions (see docs/analysis.md):
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
@@ -25,6 +26,7 @@ from .arith import Shape, numel
 from .errors import Diagnostics
 from .graph import Graph, Node, build_graph
 from .layers import GLOBAL, SymbolicSize
+from .perf import without_gc
 from .spec import InputDef, Spec
 
 BYTES = 4  # float32
@@ -146,6 +148,7 @@ class Analysis:
         return out
 
 
+@without_gc
 def analyze(spec: Spec | Graph, dims: dict[str, int] | None = None) -> Analysis:
     """Expand (if given a Spec), then compute every layer's costs; checks `expect:`.
 
@@ -178,7 +181,7 @@ def bind_dims(spec: Spec, dims: dict[str, int]) -> Spec:
         return spec
     inputs = {name: InputDef(shape=[dims.get(d, d) if isinstance(d, str) else d for d in value.shape],
                              dtype=value.dtype) for name, value in spec.inputs.items()}
-    return Spec(spec.name, spec.source, spec.model, inputs, spec.layers, spec.blocks)
+    return dataclasses.replace(spec, inputs=inputs)
 
 
 def _layer_stats(node: Node, rfs: dict[str, Any]) -> LayerStats:
@@ -200,28 +203,35 @@ def _known(cost) -> int | None:
 
 def _input_rf(shape: Shape):
     axes = len(shape) - 1
-    return RF((Fraction(1),) * axes, (Fraction(1),) * axes) if axes >= 1 else None
+    return RF((1,) * axes, (1,) * axes) if axes >= 1 else None
 
 
 def _compose_rf(inputs: list, rule) -> Any:
-    if any(r == GLOBAL for r in inputs):
-        base = GLOBAL
-    else:
-        fields = [r for r in inputs if isinstance(r, RF)]
-        if not fields or len({len(r.size) for r in fields}) != 1 or len(fields) != len(inputs):
-            base = None
-        else:
-            base = RF(tuple(map(max, zip(*(r.size for r in fields)))),
-                      tuple(map(max, zip(*(r.jump for r in fields)))))
+    """A layer's field from its inputs' fields and its rule (see Layer.rf)."""
+    base = inputs[0] if len(inputs) == 1 else _merge_rf(inputs)
     if rule is None or base is None:
         return base
     if rule == GLOBAL or base == GLOBAL:
         return GLOBAL
     if len(rule) != len(base.size):
         return None
-    size = tuple(r + (k - 1) * j for r, j, (k, _) in zip(base.size, base.jump, rule))
-    jump = tuple(j * s for j, (_, s) in zip(base.jump, rule))
+    size = tuple(_exact(r + (k - 1) * j) for r, j, (k, _) in zip(base.size, base.jump, rule))
+    jump = tuple(_exact(j * s) for j, (_, s) in zip(base.jump, rule))
     return RF(size, jump)
+
+
+def _merge_rf(inputs: list) -> Any:
+    """A merge sees the largest field (and jump) of its inputs; `global` if any input is."""
+    if GLOBAL in inputs:
+        return GLOBAL
+    if not all(isinstance(r, RF) for r in inputs) or len({len(r.size) for r in inputs}) != 1:
+        return None
+    return RF(tuple(map(max, zip(*(r.size for r in inputs)))), tuple(map(max, zip(*(r.jump for r in inputs)))))
+
+
+def _exact(x):
+    """A whole Fraction as an int: ints keep the common case fast."""
+    return x.numerator if isinstance(x, Fraction) and x.denominator == 1 else x
 
 
 def check_expect(result: Analysis, dims: dict[str, int]) -> None:
@@ -270,8 +280,8 @@ def _fmt(value) -> str:
     return f"{value:,}" if isinstance(value, int) else str(value)
 
 
-def _num(x: Fraction):
-    return int(x) if x.denominator == 1 else float(x)
+def _num(x):
+    return x if isinstance(x, int) else int(x) if x.denominator == 1 else float(x)
 
 
 def _sum_known(values) -> int | None:

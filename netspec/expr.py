@@ -13,6 +13,7 @@ import ast
 import math
 import operator
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 from .errors import did_you_mean
@@ -63,14 +64,20 @@ def resolve(value: Any, env: Mapping[str, Any]) -> Any:
 
 def evaluate(text: str, env: Mapping[str, Any]) -> Any:
     """Evaluate one expression over the names in `env`."""
+    body = _parse(text.strip())
     try:
-        tree = ast.parse(text.strip(), mode="eval")
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        raise ExprError(f"cannot parse expression `{text}`") from None
-    try:
-        return _Eval(env, text).visit(tree.body)
+        return _Eval(env, text).visit(body)
     except RecursionError:
         raise ExprError(f"expression `{text[:40]}...` is nested too deeply") from None
+
+
+@lru_cache(maxsize=4096)
+def _parse(text: str) -> ast.AST:
+    """Parse once per distinct expression: a block used 50 times repeats its expressions."""
+    try:
+        return ast.parse(text, mode="eval").body
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        raise ExprError(f"cannot parse expression `{text}`") from None
 
 
 class _Eval:

@@ -22,6 +22,7 @@ from .errors import Diagnostics, PathT, SpecError, SpecErrors, did_you_mean
 from .expr import ExprError, resolve
 from .init import Init
 from .layers import FROM, REGISTRY, Args, Layer, ShapeError
+from .perf import without_gc
 from .spec import Block, InputDef, Item, Spec, pydantic_errors
 
 if TYPE_CHECKING:
@@ -154,6 +155,7 @@ class Names:
         return out
 
 
+@without_gc
 def build_graph(spec: Spec, strict: bool = True) -> Graph:
     """Expand `spec`. With strict=False, return the partial graph with its errors instead of raising."""
     graph = _Expander(spec).run()

@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from .errors import Mark, PathT, SpecError, remember_source
+from .perf import without_gc
 
 # libyaml's parser when present (about 10x faster), the pure-Python one otherwise; both are safe loaders
 SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -48,6 +49,7 @@ class Source:
         return SpecError(message, tuple(path), self.mark(path, key=key), hint)
 
 
+@without_gc
 def parse_yaml(text: str, file: str) -> Source:
     """Parse one YAML document with the safe loader, recording marks; no tags beyond YAML's own."""
     remember_source(file, text)

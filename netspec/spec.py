@@ -20,6 +20,7 @@ from .errors import Diagnostics, PathT, SpecError, did_you_mean, format_path
 from .init import Init, parse_init
 from .layers import REGISTRY
 from .loader import Source, load_source, parse_yaml
+from .perf import without_gc
 
 LAYER_KEYS = ("name", "from", "repeat", "when", "frozen", "init", "layers")
 TYPE_NAMES = {"int": int, "float": float, "bool": bool, "str": str, "list": list}
@@ -123,6 +124,7 @@ def loads(text: str, file: str = "<string>") -> Spec:
     return parse(source)
 
 
+@without_gc
 def parse(source: Source) -> Spec:
     diag = Diagnostics()
     try:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from fractions import Fraction
 from typing import Any, ClassVar
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
@@ -95,7 +94,7 @@ class Layer:
     def rf(self, a: Args, shapes: Sequence[Shape]) -> Any:
         """Receptive-field rule: None keeps the input's field; GLOBAL sees the whole input;
         a list of (effective kernel, stride) per spatial axis composes as
-        r' = r + (k-1)·j,  j' = j·s  (a Fraction stride < 1 for upsampling)."""
+        r' = r + (k-1)·j,  j' = j·s  (an int stride, or a Fraction < 1 for upsampling)."""
         return None
 
     def label(self, a: Args) -> str:
@@ -112,7 +111,7 @@ class Layer:
 
 
 def spatial_rf(kernels: Sequence[int], strides: Sequence[int], dilations: Sequence[int]) -> list:
-    return [(d * (k - 1) + 1, Fraction(s)) for k, s, d in zip(kernels, strides, dilations)]
+    return [(d * (k - 1) + 1, s) for k, s, d in zip(kernels, strides, dilations)]
 
 
 class SymbolicSize(Exception):
