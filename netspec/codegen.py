@@ -27,8 +27,9 @@ from torch import fx
 from torch.fx.node import _get_qualified_name
 
 from .analysis import Analysis, analyze
-from .compiler import Compiled, class_name, compile_graph
-from .graph import Graph, build_graph
+from .arith import format_shape
+from .compiler import CONTAINERS, RESERVED, Compiled, class_name, compile_graph, valid_graph
+from .graph import Graph
 from .init import to_init
 from .layers import Call
 from .spec import Spec
@@ -42,12 +43,11 @@ BINARY = {operator.add: ("+", ADD), operator.sub: ("-", ADD), operator.mul: ("*"
           operator.truediv: ("/", MUL), operator.floordiv: ("//", MUL), operator.mod: ("%", MUL),
           operator.matmul: ("@", MUL), operator.pow: ("**", POW)}
 UNARIES = {operator.neg: "-", operator.pos: "+", operator.invert: "~"}
-CONTAINERS = {"list": "nn.ModuleList", "dict": "nn.ModuleDict", "module": "nn.Module"}
 
 
 def generate(spec: Spec | Graph, init: str | dict | None = None) -> str:
     """The source of the standalone module for `spec` (`init` as in `netspec.build`)."""
-    graph = spec if isinstance(spec, Graph) else build_graph(spec)
+    graph = valid_graph(spec)
     compiled = compile_graph(graph, "meta", top=to_init(init) if init is not None else None)
     return _Writer(graph, compiled, analyze(graph)).source()
 
@@ -59,17 +59,16 @@ class _Writer:
         self.result = result
         self.stats = result.by_name
         self.names: dict[fx.Node, str] = {}  # fx values held in variables of `forward`
-        self.used = {"self", "torch", "nn", *graph.inputs}
+        self.used = {*RESERVED, *graph.inputs}
 
     def source(self) -> str:
-        body = [*self.init_lines(), ""]
         lines = [
             *self.docstring(), "", "import torch", "from torch import nn", "", "",
             f"class {class_name(self.graph.name)}(nn.Module):",
-            *_wrap(f'"""{self.graph.spec.model.description or self.graph.name}"""', 1), "",
+            *_wrap(f'"""{_quote(self.graph.spec.model.description or self.graph.name)}"""', 1), "",
             f"{INDENT}def __init__(self) -> None:",
             f"{INDENT * 2}super().__init__()",
-            *(f"{INDENT * 2}{line}" if line else "" for line in body),
+            *(f"{INDENT * 2}{line}" for line in self.init_lines()), "",
             *self.forward_lines(),
         ]
         return "\n".join(lines) + "\n"
@@ -81,8 +80,8 @@ class _Writer:
         single = list(r.outputs) == ["output"]
         returns = f"Returns {_batched(r.outputs['output'])}." if single else f"Returns a dict: {outputs}."
         return [
-            *_wrap(f'"""{r.name}: written by `netspec compile` from {Path(self.graph.spec.file).name}; '
-                   "regenerate it rather than edit it.", 0),
+            *_wrap(f'"""{_quote(r.name)}: written by `netspec compile` from '
+                   f"{_quote(Path(self.graph.spec.file).name)}; regenerate it rather than edit it.", 0),
             "",
             *_wrap(f"Inputs (batch first): {inputs}. {returns}", 0),
             f"{r.total_params:,} parameters ({r.trainable_params:,} trainable).",
@@ -100,7 +99,7 @@ class _Writer:
                 path = ".".join(parts[:i])
                 if path not in created:
                     created.add(path)
-                    lines.append(self.assign(path, f"{CONTAINERS[c.kinds[path]]}()"))
+                    lines.append(self.assign(path, f"nn.{CONTAINERS[c.kinds[path]].__name__}()"))
             lines.append(self.assign(name, construct(call)))
         for ic in c.inits:
             kwargs = "".join(f", {k}={v!r}" for k, v in ic.kwargs.items())
@@ -151,7 +150,7 @@ class _Writer:
             result, nodes = values[layer], by_layer.get(layer, [])
             for node in nodes:
                 if node is not result and not self.inlined(node):
-                    body.append(self.statement(node, self.fresh(node.name)))
+                    body.append(self.statement(node, self.fresh(node.name) if node.users else "_"))
             if result in nodes:
                 nxt = order[i + 1] if i + 1 < len(order) else None
                 body += self.annotated(self.statement(result, self.variable(layer, result, nxt, chain)), layer)
@@ -195,7 +194,7 @@ class _Writer:
 
     def annotated(self, code: str, layer: str) -> list[str]:
         stats = self.stats[layer]
-        comment = f"# {'×'.join(map(str, stats.output_shape))}"
+        comment = f"# {format_shape(stats.output_shape)}"
         if stats.params:
             comment += f" · {stats.params:,} params"
         if len(INDENT * 2 + code + "  " + comment) > LINE:
@@ -312,6 +311,11 @@ def _prefixes(name: str) -> list[str]:
 
 def _plain(name: str) -> bool:
     return name.isidentifier() and not keyword.iskeyword(name)
+
+
+def _quote(text: str) -> str:
+    """Text safe inside a docstring."""
+    return text.replace("\\", "\\\\").replace('"', '\\"')
 
 
 def _batched(shape) -> str:

@@ -17,8 +17,6 @@ the spec lists several `outputs`.
 
 from __future__ import annotations
 
-import functools
-import keyword
 import os
 import re
 from dataclasses import dataclass
@@ -28,10 +26,10 @@ from torch import fx
 from torch.fx.proxy import GraphAppendingTracer, Proxy
 
 from .analysis import analyze
+from .errors import SpecErrors
 from .graph import Graph, build_graph
 from .init import Init, layer_init, to_init
 from .layers import Call
-from .loader import Source
 from .spec import Spec
 from .torch_backend import instantiate
 
@@ -43,9 +41,17 @@ def build(spec: Spec | Graph, device=None, dtype: torch.dtype | None = None,
     `init` replaces the spec's top-level `init:` (same values; a layer's own `init:` still wins).
     Raises SpecError before allocating when the parameters would not fit in memory.
     """
-    graph = spec if isinstance(spec, Graph) else build_graph(spec)
+    graph = valid_graph(spec)
     check_memory(graph, device, dtype)
     return compile_graph(graph, device, dtype, to_init(init) if init is not None else None).module
+
+
+def valid_graph(spec: Spec | Graph) -> Graph:
+    """The spec's graph; raises its errors (a Graph expanded with strict=False may hold some)."""
+    graph = spec if isinstance(spec, Graph) else build_graph(spec)
+    if graph.errors:
+        raise SpecErrors(graph.errors)
+    return graph
 
 
 @dataclass(frozen=True)
@@ -77,7 +83,7 @@ def compile_graph(graph: Graph, device=None, dtype=None, top: Init | None = None
     kinds = container_kinds(holders)
     root = torch.nn.Module()
     for name, call in holders.items():
-        _attach(root, kinds, name, instantiate(call, device, dtype), graph.spec.source, graph.nodes[name].path)
+        _attach(root, kinds, name, instantiate(call, device, dtype))
     inits = init_calls(graph, root, holders, top)
     for c in inits:
         getattr(torch.nn.init, c.fn)(get_state(root, c.param), **c.kwargs)
@@ -89,6 +95,9 @@ def compile_graph(graph: Graph, device=None, dtype=None, top: Init | None = None
     for name, child in root.named_children():  # GraphModule copies containers as plain Modules
         setattr(module, name, child)
     return Compiled(module, holders, kinds, inits, values)
+
+
+CONTAINERS = {"list": torch.nn.ModuleList, "dict": torch.nn.ModuleDict, "module": torch.nn.Module}
 
 
 def container_kinds(holders: dict[str, Call]) -> dict[str, str]:
@@ -111,7 +120,7 @@ def _kind(path: str, kids: dict[str, bool]) -> str:
     return "dict" if all(n.isdigit() for n in names) else "module"
 
 
-def _attach(root: torch.nn.Module, kinds: dict[str, str], name: str, state, source: Source, path) -> None:
+def _attach(root: torch.nn.Module, kinds: dict[str, str], name: str, state) -> None:
     """Put `state` (a module or parameter) at the dotted `name`, creating its containers on the way."""
     *owners, last = name.split(".")
     parent, prefix = root, ""
@@ -119,30 +128,19 @@ def _attach(root: torch.nn.Module, kinds: dict[str, str], name: str, state, sour
         here = f"{prefix}.{part}" if prefix else part
         child = parent._modules.get(part)
         if child is None:
-            child = {"list": torch.nn.ModuleList, "dict": torch.nn.ModuleDict, "module": torch.nn.Module}[kinds[here]]()
-            _add(parent, kinds[prefix], part, child, source, path)
+            child = CONTAINERS[kinds[here]]()
+            _add(parent, kinds[prefix], part, child)
         parent, prefix = child, here
-    _add(parent, kinds[prefix], last, state, source, path)
+    _add(parent, kinds[prefix], last, state)
 
 
-def _add(parent: torch.nn.Module, kind: str, part: str, value, source: Source, path) -> None:
-    if keyword.iskeyword(part) or part in _taken() or hasattr(parent, part):
-        raise source.error(f"the layer name `{part}` is taken by Python or torch.nn.Module", path,
-                           hint=f"rename it (e.g. `{part}_`)")
+def _add(parent: torch.nn.Module, kind: str, part: str, value) -> None:
     if kind == "list":
         parent.append(value)
     elif kind == "dict":
         parent[part] = value
     else:
         setattr(parent, part, value)
-
-
-@functools.cache
-def _taken() -> frozenset[str]:
-    """Attribute names of a GraphModule (`forward`, `graph`, `training`, ...): no layer can have them."""
-    empty = fx.Graph()
-    empty.output(None)
-    return frozenset(dir(fx.GraphModule(torch.nn.Module(), empty)))
 
 
 def get_state(root: torch.nn.Module, name: str):
@@ -166,6 +164,9 @@ def init_calls(graph: Graph, root: torch.nn.Module, holders: dict[str, Call], to
     return out
 
 
+RESERVED = frozenset({"self", "torch", "nn", "getattr", "setattr", "float", "slice"})  # used by forward code
+
+
 class _Tracer(GraphAppendingTracer):
     """Appends fx nodes to a graph, each noting the layer it computes (`meta["layer"]`)."""
 
@@ -184,9 +185,6 @@ def trace(graph: Graph, holders: dict[str, Call]) -> tuple[fx.Graph, dict[str, f
     tracer = _Tracer(fx_graph)
     values: dict[str, Proxy] = {}
     for name in graph.inputs:
-        if keyword.iskeyword(name) or name == "self":
-            raise graph.spec.source.error(f"the input name `{name}` is reserved in Python", ("inputs", name),
-                                          key=True, hint=f"rename it (e.g. `{name}_`)")
         values[name] = Proxy(fx_graph.placeholder(name), tracer)
     for node in graph.nodes.values():
         tracer.layer = node.name

@@ -228,7 +228,10 @@ class _Expander:
             if item.name and item.name in names.table:
                 self.error(f"duplicate layer name `{item.name}`", item.path + ("name",),
                            "names must be unique within their sequence")
-            inputs, ok = ([], False) if item.invalid else self.inputs_of(item, names, current, full)
+            if item.invalid:  # reported by the parser; it would have read the previous output
+                inputs, ok = [current] if current else [], False
+            else:
+                inputs, ok = self.inputs_of(item, names, current, full)
             self.used.update(r.name for r in inputs)
             out = self.item(item, full, names, inputs, env, frozen or item.frozen, scope) if ok else None
             if out is None:  # failed (already reported): later layers see an unknown shape

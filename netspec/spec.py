@@ -9,6 +9,7 @@ graph is expanded.
 
 from __future__ import annotations
 
+import keyword
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +25,23 @@ from .perf import without_gc
 
 LAYER_KEYS = ("name", "from", "repeat", "when", "frozen", "init", "layers")
 TYPE_NAMES = {"int": int, "float": float, "bool": bool, "str": str, "list": list}
-NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+# Names a layer or an input cannot take: they become attributes of a torch module and names in
+# generated Python (tests/test_build.py checks this list against torch.fx.GraphModule's attributes).
+TAKEN_NAMES = frozenset(keyword.kwlist) | frozenset((
+    "self", "torch", "nn", "getattr", "setattr", "slice", "input",
+    "T_destination", "add_module", "add_submodule", "apply", "bfloat16", "buffers", "call_super_init",
+    "children", "code", "compile", "cpu", "cuda", "delete_all_unused_submodules", "delete_submodule",
+    "double", "dump_patches", "eval", "extra_repr", "float", "forward", "get_buffer", "get_extra_state",
+    "get_parameter", "get_submodule", "graph", "half", "ipu", "load_state_dict", "meta", "modules", "mtia",
+    "named_buffers", "named_children", "named_modules", "named_parameters", "parameters", "print_readable",
+    "recompile", "register_backward_hook", "register_buffer", "register_forward_hook",
+    "register_forward_pre_hook", "register_full_backward_hook", "register_full_backward_pre_hook",
+    "register_load_state_dict_post_hook", "register_load_state_dict_pre_hook", "register_module",
+    "register_parameter", "register_state_dict_post_hook", "register_state_dict_pre_hook", "requires_grad_",
+    "set_extra_state", "set_submodule", "shape_env", "share_memory", "state_dict", "to", "to_empty",
+    "to_folder", "train", "training", "type", "xpu", "zero_grad",
+))
 Dim = int | str
 
 
@@ -170,7 +187,11 @@ def _inputs(model: SpecModel, source: Source, diag: Diagnostics) -> dict[str, In
             if isinstance(d, str) and not NAME_RE.match(d):
                 diag.add(source.error(f"symbolic dim `{d}` must be a name", shape_path + (i,)))
         if not NAME_RE.match(str(name)):
-            diag.add(source.error(f"input name `{name}` must be an identifier", path, key=True))
+            diag.add(source.error(f"input name `{name}` must be an identifier (a letter, then letters, digits, `_`)",
+                                  path, key=True))
+        elif name in TAKEN_NAMES and name != "input":
+            diag.add(source.error(f"input name `{name}` is taken by Python or torch.nn.Module", path, key=True,
+                                  hint=f"rename it (e.g. `{name}_x`)"))
         out[name] = value
     return out
 
@@ -225,10 +246,13 @@ def parse_item(value: Any, path: PathT, source: Source, ops: set[str], diag: Dia
     name = value.get("name")
     if name is not None:
         if not isinstance(name, str) or not NAME_RE.match(name):
-            raise source.error(f"layer name `{name}` must be an identifier (letters, digits, `_`)",
+            raise source.error(f"layer name `{name}` must be an identifier (a letter, then letters, digits, `_`)",
                                path + ("name",), hint="dots are added by nesting: `layer1.0.conv1`")
-        if name in ("input",):
+        if name == "input":
             raise source.error("`input` names the incoming tensor; choose another layer name", path + ("name",))
+        if name in TAKEN_NAMES:
+            raise source.error(f"layer name `{name}` is taken by Python or torch.nn.Module", path + ("name",),
+                               hint=f"rename it (e.g. `{name}_layer`)")
         item.name = name
     frozen = value.get("frozen", False)
     if not isinstance(frozen, bool):

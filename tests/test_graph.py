@@ -231,3 +231,20 @@ def test_top_level_schema_errors_name_the_key():
         netspec.loads("name: t\ninput: [8]\nlayer: []\n", "net.yaml")
     text = "\n".join(e.format() for e in info.value.errors)
     assert "unknown key `layer`" in text and "did you mean `layers`?" in text
+
+
+@pytest.mark.parametrize("name", ["forward", "graph", "training", "lambda", "_hidden"])
+def test_layer_names_a_torch_module_cannot_hold_are_rejected(name):
+    errs = errors(f"name: t\ninput: [4]\nlayers:\n  - linear: 2\n    name: {name}\n")
+    assert where(errs[0]) == (5, 11) and f"layer name `{name}`" in errs[0].message
+
+
+@pytest.mark.parametrize("name", ["torch", "class"])
+def test_input_names_python_cannot_hold_are_rejected(name):
+    errs = errors(f"name: t\ninputs:\n  {name}: [4]\nlayers:\n  - linear: 2\n    from: {name}\n")
+    assert f"input name `{name}` is taken" in errs[0].message and where(errs[0]) == (3, 3)
+
+
+def test_a_misspelled_first_layer_is_the_only_error():
+    errs = errors("name: t\ninput: [4]\nlayers:\n  - lineer: 2\n  - relu\n")
+    assert [e.message for e in errs] == ["unknown layer type `lineer`"]
