@@ -111,9 +111,15 @@ def test_forward_is_one_annotated_line_per_layer():
     body = [line.strip() for line in forward if line.strip() and not line.strip().startswith("return")]
     assert len(body) == len(netspec.build_graph(spec).nodes)
     assert "x = self.layer1[0].conv1(maxpool)  # 64×56×56 · 36,864 params" in body
-    assert "x = self.layer2[0].downsample[0](layer1_1_7)  # 128×28×28 · 8,192 params" in body
+    assert "x = self.layer2[0].downsample[0](layer1_1_relu2)  # 128×28×28 · 8,192 params" in body
     assert "self.layer1 = nn.ModuleList()" in source
-    assert 'x = getattr(self.layer1[0], "2")(x)  # 64×56×56' in body
+    assert "x = self.layer1[0].relu1(x)  # 64×56×56" in body
+
+
+def test_layers_named_by_position_are_reached_by_their_number():
+    source = generate(netspec.load(ROOT / "specs" / "cnn_digits.yaml"))
+    assert 'setattr(self, "1", nn.ReLU())' in source
+    assert 'x = getattr(self, "1")(x)  # 16×8×8' in source
 
 
 def test_several_outputs_return_a_dict_and_fan_out_is_named():
