@@ -394,7 +394,7 @@ class _Expander:
               scope: str | None) -> Ref | None:
         entry = REGISTRY[item.op]
         path = item.path + (item.op,)
-        raw = item.args
+        raw, short = item.args, False
         if entry.main_arg == FROM and isinstance(raw, (list, str)):
             raw = {}
         elif not isinstance(raw, dict):
@@ -402,10 +402,7 @@ class _Expander:
                 self.error(f"`{item.op}` takes no single argument", path,
                            f"write `{item.op}: {{...}}` with named arguments", where=full)
                 return None
-            raw = {entry.main_arg: raw}
-            short = True
-        else:
-            short = False
+            raw, short = {entry.main_arg: raw}, True
         local_env = {**env, **_shape_vars(inputs[0].shape)}
         values = self.value(raw, local_env, path, full, inputs)
         if values is _FAILED:

@@ -248,3 +248,8 @@ def test_input_names_python_cannot_hold_are_rejected(name):
 def test_a_misspelled_first_layer_is_the_only_error():
     errs = errors("name: t\ninput: [4]\nlayers:\n  - lineer: 2\n  - relu\n")
     assert [e.message for e in errs] == ["unknown layer type `lineer`"]
+
+
+def test_a_shape_error_in_a_merge_named_by_its_list_is_located():
+    errs = errors("name: t\ninput: [1]\nlayers:\n  - mean: 0\n    name: m\n  - concat: [m, m]\n")
+    assert "concat dim 0 is out of range for the 0-dim input" in errs[0].message and where(errs[0]) == (6, 5)
