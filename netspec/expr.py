@@ -43,8 +43,15 @@ class ExprError(Exception):
         self.hint = hint
 
 
-def is_expression(value: Any) -> bool:
-    return isinstance(value, str) and value.startswith("$")
+def has_expression(value: Any) -> bool:
+    """Whether `value` holds a `$...` anywhere (lists and mappings included)."""
+    if isinstance(value, str):
+        return value.startswith("$")
+    if isinstance(value, list):
+        return any(has_expression(v) for v in value)
+    if isinstance(value, dict):
+        return any(has_expression(v) for v in value.values())
+    return False
 
 
 def resolve(value: Any, env: Mapping[str, Any]) -> Any:

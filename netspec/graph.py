@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from .arith import Shape
 from .errors import Diagnostics, PathT, SpecError, SpecErrors, did_you_mean
-from .expr import ExprError, resolve
+from .expr import ExprError, has_expression, resolve
 from .init import Init
 from .layers import FROM, REGISTRY, Args, Layer, ShapeError
 from .perf import without_gc
@@ -245,9 +245,8 @@ class _Expander:
 
     def item(self, item: Item, full: str, names: Names, inputs: list[Ref], env: dict, frozen: bool,
              scope: str | None) -> Ref | None:
-        local_env = {**env, **_shape_vars(inputs[0].shape)}
         if item.when is not None:
-            when = self.value(item.when, local_env, item.path + ("when",), full, inputs)
+            when = self.value(item.when, env, item.path + ("when",), full, inputs)
             if when is _FAILED:
                 return None
             if not isinstance(when, bool):
@@ -257,7 +256,7 @@ class _Expander:
                 return inputs[0]  # an absent layer passes its input through
         if item.repeat is None:
             return self.one(item, full, inputs, names, env, frozen, scope)
-        repeat = self.value(item.repeat, local_env, item.path + ("repeat",), full, inputs)
+        repeat = self.value(item.repeat, env, item.path + ("repeat",), full, inputs)
         if repeat is _FAILED:
             return None
         if not isinstance(repeat, int) or isinstance(repeat, bool) or repeat < 0:
@@ -323,8 +322,11 @@ class _Expander:
         return out, len(out) == len(refs)
 
     def value(self, raw: Any, env: dict, path: PathT, full: str, inputs: list[Ref]) -> Any:
+        """`raw` with its expressions evaluated over `env` and the incoming tensor's names."""
+        if not has_expression(raw):
+            return raw
         try:
-            return resolve(raw, env)
+            return resolve(raw, {**env, **_shape_vars(inputs[0].shape)})
         except ExprError as exc:
             if all(r.shape is not None for r in inputs):  # else an earlier error explains it
                 self.error(exc.message, path, exc.hint, where=full)
@@ -335,7 +337,6 @@ class _Expander:
     def block(self, block: Block, item: Item, full: str, inputs: list[Ref], env: dict, frozen: bool,
               scope: str | None) -> Ref | None:
         path = item.path + (item.op,)
-        local_env = {**env, **_shape_vars(inputs[0].shape)}
         given = item.args
         if not isinstance(given, dict):
             if len(block.args) != 1:
@@ -360,7 +361,7 @@ class _Expander:
                 else:
                     block_env[key] = default
                 continue
-            value = self.value(given[key], local_env, path + (key,), full, inputs)
+            value = self.value(given[key], env, path + (key,), full, inputs)
             if value is _FAILED:
                 ok = False
                 continue
@@ -403,8 +404,7 @@ class _Expander:
                            f"write `{item.op}: {{...}}` with named arguments", where=full)
                 return None
             raw, short = {entry.main_arg: raw}, True
-        local_env = {**env, **_shape_vars(inputs[0].shape)}
-        values = self.value(raw, local_env, path, full, inputs)
+        values = self.value(raw, env, path, full, inputs)
         if values is _FAILED:
             return None
         try:
