@@ -50,9 +50,7 @@ class RF:
 
 @dataclass
 class LayerStats:
-    name: str
-    op: str
-    label: str
+    node: Node = field(repr=False)
     inputs: list[str]
     output_shape: Shape
     params: int
@@ -61,7 +59,23 @@ class LayerStats:
     flops: int | None
     activations: int | None  # output elements per sample
     receptive_field: Any  # RF, GLOBAL or None
-    scope: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.node.name
+
+    @property
+    def op(self) -> str:
+        return self.node.op
+
+    @property
+    def label(self) -> str:
+        """`conv2d 3×3/2 · 64`: made when shown, not for every analysis."""
+        return self.node.label
+
+    @property
+    def scope(self) -> str | None:
+        return self.node.scope
 
     def to_json(self) -> dict:
         rf = self.receptive_field
@@ -186,19 +200,17 @@ def bind_dims(spec: Spec, dims: dict[str, int]) -> Spec:
 
 def _layer_stats(node: Node, rfs: dict[str, Any]) -> LayerStats:
     entry, a, shapes, out = node.entry, node.args, node.in_shapes, node.shape
-    macs = _known(lambda: entry.macs(a, shapes, out))
-    extra = _known(lambda: entry.flops(a, shapes, out))
-    flops = None if macs is None or extra is None else 2 * macs + extra
-    rf = _compose_rf([rfs.get(i) for i in node.inputs], entry.rf(a, shapes))
-    return LayerStats(node.name, node.op, node.label, list(node.inputs), out, entry.params(a, shapes),
-                      not node.frozen, macs, flops, numel(out), rf, node.scope)
-
-
-def _known(cost) -> int | None:
-    try:
-        return cost()
+    try:  # a cost that depends on an unbound symbolic dim is unknown
+        macs = entry.macs(a, shapes, out)
     except SymbolicSize:
-        return None
+        macs = None
+    try:
+        flops = None if macs is None else 2 * macs + entry.flops(a, shapes, out)
+    except SymbolicSize:
+        flops = None
+    rf = _compose_rf([rfs.get(i) for i in node.inputs], entry.rf(a, shapes))
+    return LayerStats(node, list(node.inputs), out, entry.params(a, shapes), not node.frozen, macs, flops,
+                      numel(out), rf)
 
 
 def _input_rf(shape: Shape):

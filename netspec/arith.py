@@ -24,7 +24,7 @@ def numel(shape: Shape) -> int | None:
     """Number of elements, or None if a dim is symbolic."""
     n = 1
     for d in shape:
-        if not is_known(d):
+        if not isinstance(d, int):
             return None
         n *= d
     return n

@@ -61,7 +61,8 @@ def resolve(value: Any, env: Mapping[str, Any]) -> Any:
             if not value.endswith("}"):
                 raise ExprError(f"unterminated expression `{value}`", "close it with `}`")
             return evaluate(value[2:-1], env)
-        return evaluate(value[1:], env)
+        name = value[1:]
+        return env[name] if name in env else evaluate(name, env)  # `$width`: a plain look-up
     if isinstance(value, list):
         return [resolve(v, env) for v in value]
     if isinstance(value, dict):
