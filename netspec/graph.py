@@ -173,6 +173,7 @@ class _Expander:
         self.graph = Graph(spec.name, spec, dict(spec.inputs))
         self.refs: dict[str, Ref] = {}  # every full name -> its output, for dotted `from`
         self.used: set[str] = set()  # names some layer takes as input
+        self.expanding: list[str] = []  # the blocks being expanded, outermost first
 
     def error(self, message: str, path: PathT, hint: str | None = None, key: bool = False,
               where: str | None = None) -> None:
@@ -189,8 +190,8 @@ class _Expander:
         env = dict(self.spec.model.args)
         first = next(iter(top.table.values())) if len(top.table) == 1 else None
         last = self.seq(self.spec.layers, "", top, first, env, False, None)
-        self._outputs(top, last)
         self._unused_inputs()
+        self._outputs(top, last)
         self.graph.errors = self.diag.errors
         return self.graph
 
@@ -211,6 +212,8 @@ class _Expander:
                 self.graph.outputs[name] = ref.name
 
     def _unused_inputs(self) -> None:
+        if self.diag:  # a failed `from` may be why an input looks unused
+            return
         for name in self.graph.inputs:
             if name not in self.used and name not in self.graph.outputs.values():
                 path = ("input",) if self.spec.model.input is not None else ("inputs", name)
@@ -337,6 +340,11 @@ class _Expander:
     def block(self, block: Block, item: Item, full: str, inputs: list[Ref], env: dict, frozen: bool,
               scope: str | None) -> Ref | None:
         path = item.path + (item.op,)
+        if block.name in self.expanding:
+            cycle = " → ".join([*self.expanding[self.expanding.index(block.name):], block.name])
+            self.error(f"block `{block.name}` uses itself ({cycle})", path, key=True,
+                       hint="a block may use other blocks, but not itself, directly or through others")
+            return None
         given = item.args
         if not isinstance(given, dict):
             if len(block.args) != 1:
@@ -380,7 +388,9 @@ class _Expander:
         self.graph.scopes[full] = Scope(full, "block", block.name, scope, item.path, init=item.init)
         inner = Names()
         inner.table.update(zip(block.inputs, inputs))
+        self.expanding.append(block.name)
         out = self.seq(block.layers, full + ".", inner, inputs[0], block_env, frozen, full)
+        self.expanding.pop()
         if block.output is None:
             return out
         ref = inner.lookup(block.output)

@@ -73,8 +73,14 @@ def _mark(file: str, node: yaml.Node) -> Mark:
     return Mark(file, node.start_mark.line + 1, node.start_mark.column + 1)
 
 
+_PLAIN_TAGS = {f"tag:yaml.org,2002:{t}" for t in ("map", "seq", "str", "int", "float", "bool", "null")}
+
+
 def _convert(loader: SafeLoader, node: yaml.Node, path: PathT, source: Source) -> Any:
     source.marks[path] = _mark(source.file, node)
+    if node.tag not in _PLAIN_TAGS:
+        raise SpecError(f"invalid YAML: the tag `{node.tag}` is not allowed", path, source.marks[path],
+                        "specs hold plain data: mappings, lists, numbers, strings, booleans")
     if isinstance(node, yaml.MappingNode):
         loader.flatten_mapping(node)  # YAML merge keys (<<) resolve here
         out: dict = {}

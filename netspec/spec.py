@@ -309,8 +309,8 @@ def _clean_loc(loc: tuple) -> tuple:
     """Drop pydantic's union-member tags (`int`, `list[int]`, ...) from an error location."""
     out = []
     for part in loc:
-        if isinstance(part, str) and ("[" in part or part in ("int", "str", "float", "bool", "list", "dict",
-                                                               "InputDef", "function-after")):
+        if isinstance(part, str) and ("[" in part or "-" in part or part in ("int", "str", "float", "bool", "list",
+                                                                          "dict", "InputDef")):
             continue
         out.append(part)
     return tuple(out)

@@ -1,0 +1,75 @@
+"""Every kind of mistake is one located SpecError: message, line and column, and a hint where one helps."""
+
+import pytest
+
+import netspec
+from netspec import SpecError, SpecErrors
+
+HEAD = "name: t\ninput: [3, 16, 16]\nlayers:\n"
+
+# (layers text after HEAD, expected line:col, message fragment, hint fragment or None)
+CASES = [
+    ("  - conv2d: {out_channels: 8, kernel_size: 3.5}\n", "4:44", "kernel_size", None),
+    ("  - conv2d: {out_channels: -8, kernel_size: 3}\n", "4:28", "greater than 0", None),
+    ("  - conv2d: {out_channels: 8, kernel_size: 3, bias: yes please}\n", "4:53", "bias", None),
+    ("  - conv2d: {out_channels: 8, kernel_size: 32}\n", "4:44", "the kernel spans 32 but the padded input is 16",
+     "smaller kernel_size"),
+    ("  - conv2d: {out_channels: 8, kernal_size: 3}\n", "4:31", "unknown argument `kernal_size`",
+     "did you mean `kernel_size`?"),
+    ("  - batchnorm: {}\n", "4:5", "unknown layer type `batchnorm`", "did you mean"),
+    ("  - flatten\n  - linear: 10\n  - conv2d: {out_channels: 4, kernel_size: 3}\n", "6:5", "conv2d", None),
+    ("  - linear: 10\n", "4:5", "linear acts on the last dim only", "flatten"),
+    ("  - relu:\n    from: relu1\n", "5:11", "`from` names `relu1`", None),
+    ("  - relu:\n    from: later\n  - relu:\n    name: later\n", "5:11", "defined after this layer", "cycles"),
+    ("  - relu:\n    name: a\n  - relu:\n    name: a\n", "7:11", "duplicate layer name `a`", None),
+    ("  - add: [input, x]\n  - relu:\n    name: x\n", "4:18", "`x` is defined after this layer", None),
+    ("  - conv2d: {out_channels: 4, kernel_size: 1}\n    name: a\n  - add: [a, input]\n", "6:5",
+     "add", None),
+    ("  - relu:\n    repeat: two\n", "5:13", "`repeat` must be a whole number", None),
+    ("  - relu:\n    when: ${in_chanels == 3}\n", "5:11", "unknown name `in_chanels`",
+     "did you mean `in_channels`?"),
+    ("  - relu:\n    when: ${__import__('os')}\n", "5:11", "only min, max", None),
+]
+
+
+@pytest.mark.parametrize("layers, where, message, hint", CASES)
+def test_each_mistake_is_located(layers, where, message, hint):
+    with pytest.raises(SpecErrors) as info:
+        netspec.analyze(netspec.loads(HEAD + layers, "net.yaml"))
+    err = info.value.errors[0]
+    assert f"{err.mark.line}:{err.mark.col}" == where, err.format()
+    assert message in err.message, err.format()
+    if hint:
+        assert hint in (err.hint or ""), err.format()
+    assert err.format().startswith(f"net.yaml:{where}: error: ")
+
+
+def test_yaml_syntax_errors_are_located():
+    with pytest.raises(SpecError) as info:
+        netspec.loads("name: t\ninput: [3\nlayers: []\n", "net.yaml")
+    assert info.value.message.startswith("invalid YAML") and info.value.mark.line == 3
+
+
+def test_unsafe_yaml_tags_are_refused():
+    with pytest.raises(SpecError, match="invalid YAML"):
+        netspec.loads("name: !!python/object/apply:os.system ['true']\ninput: [1]\nlayers: [relu]\n", "n.yaml")
+
+
+def test_a_block_that_uses_itself_is_an_error_not_a_crash():
+    text = "name: t\ninput: [4]\nblocks:\n  a: {layers: [b]}\n  b: {layers: [a]}\nlayers:\n  - a\n"
+    with pytest.raises(SpecErrors, match=r"block `a` uses itself \(a → b → a\)"):
+        netspec.analyze(netspec.loads(text, "n.yaml"))
+
+
+def test_independent_errors_are_all_reported_in_source_order():
+    text = HEAD + ("  - conv2d: {out_channels: 8, kernal_size: 3}\n  - relu:\n    from: nope\n"
+                   "  - linear: {out_features: 0}\n") + "expect: {params: 1}\n"
+    with pytest.raises(SpecErrors) as info:
+        netspec.analyze(netspec.loads(text, "net.yaml"))
+    assert [e.mark.line for e in info.value.errors] == [4, 6, 7]
+
+
+def test_failed_expect_is_reported_once_the_network_is_valid():
+    with pytest.raises(SpecErrors, match="expected params 1, the spec gives 0") as info:
+        netspec.analyze(netspec.loads(HEAD + "  - relu\nexpect: {params: 1}\n", "net.yaml"))
+    assert info.value.errors[0].mark.line == 5
