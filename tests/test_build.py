@@ -15,7 +15,7 @@ from netspec.compiler import available_memory, build
 from tests.samples import BIG, ROOT, SPECS, counts, inputs, load_valid, shapes, symbolic_dims
 from tests.strategies import specs
 
-TORCHVISION = ROOT.parent / "shared" / "reference" / "torchvision"
+TORCHVISION = ROOT / "tests" / "reference"  # torchvision state_dict keys and shapes (see its README)
 REFERENCES = sorted(p for p in TORCHVISION.glob("*.json") if (ROOT / "specs" / f"{p.stem}.yaml").exists())
 
 

@@ -1,6 +1,6 @@
 """netspec against the outside world: published parameter and MAC counts, and torchvision's state_dict.
 
-The numbers come from ../shared/reference/README.md (torchvision 0.29 / torch 2.14,
+The numbers come from the project's reference figures (torchvision 0.29 / torch 2.14,
 1×3×224×224, MACs = conv + linear multiply-accumulates) and the ResNet paper.
 The state_dict check builds each layer's torch module straight from the catalog
 (`node.entry.module(...)`), independently of any build module, so it tests the
@@ -16,7 +16,7 @@ import netspec
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = ROOT / "specs"
-TORCHVISION = ROOT.parent / "shared" / "reference" / "torchvision"
+TORCHVISION = ROOT / "tests" / "reference"  # torchvision state_dict keys and shapes (see its README)
 
 # model: (params, conv+linear MACs or None where the table gives none)
 PUBLISHED = {
@@ -144,7 +144,7 @@ def test_recurrent_reference(op, params, macs):
 
 
 def test_recurrent_reference_matches_torch():
-    torch = pytest.importorskip("torch")
+    import torch
     for cls, params in ((torch.nn.LSTM, 921_600), (torch.nn.GRU, 691_200)):
         module = cls(input_size=128, hidden_size=256, num_layers=2, device="meta")
         assert sum(p.numel() for p in module.parameters()) == params
@@ -181,11 +181,7 @@ def expected_state_dict(name: str) -> dict[str, list[int]]:
 
 @pytest.mark.parametrize("model", PUBLISHED)
 def test_torchvision_state_dict(model):
-    pytest.importorskip("torch")
-    reference = TORCHVISION / f"{model}.json"
-    if not reference.exists():
-        pytest.skip(f"{reference} not present")
-    data = json.loads(reference.read_text())
+    data = json.loads((TORCHVISION / f"{model}.json").read_text())
     assert data["model"] == model
     assert data["total_params"] == PUBLISHED[model][0]
     got = expected_state_dict(model)
