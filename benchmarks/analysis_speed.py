@@ -18,17 +18,11 @@ import sys
 import time
 from pathlib import Path
 
+from timing import best_of
+
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = ROOT / "specs" / "resnet152.yaml"
 
-
-def best_of(fn, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def netspec_analysis() -> float:

@@ -14,28 +14,21 @@ Prints, in one run, the best of several runs each of:
 from __future__ import annotations
 
 import tempfile
-import time
 from pathlib import Path
+
+from timing import best_of
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = ROOT / "specs" / "resnet50.yaml"
 REPEAT = 5
 
 
-def best_of(fn, repeat: int = REPEAT) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
 
 def netspec_draw(out: Path, depth: int | None) -> tuple[float, int]:
     import netspec
     from netspec.draw import to_dot
 
-    seconds = best_of(lambda: netspec.draw(netspec.load(SPEC), out, depth=depth))
+    seconds = best_of(lambda: netspec.draw(netspec.load(SPEC), out, depth=depth), REPEAT)
     nodes = to_dot(netspec.load(SPEC), depth=depth).source.count("[label=<")
     return seconds, nodes
 
@@ -90,9 +83,9 @@ def torchview_draw(out: Path, depth: int) -> tuple[float, float, int]:
     from torchview import draw_graph
 
     model = resnet50()
-    trace = best_of(lambda: draw_graph(model, input_size=(1, 3, 224, 224), depth=depth, device="cpu"))
+    trace = best_of(lambda: draw_graph(model, input_size=(1, 3, 224, 224), depth=depth, device="cpu"), REPEAT)
     graph = draw_graph(model, input_size=(1, 3, 224, 224), depth=depth, device="cpu").visual_graph
-    render = best_of(lambda: out.write_bytes(graph.pipe(format="svg")))
+    render = best_of(lambda: out.write_bytes(graph.pipe(format="svg")), REPEAT)
     return trace, render, graph.source.count("label=<")
 
 

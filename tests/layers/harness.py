@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import torch
+from pydantic import ValidationError
 
 from netspec.arith import numel
-from netspec.layers import REGISTRY
+from netspec.layers import REGISTRY, ShapeError, SymbolicSize
 from netspec.torch_backend import instantiate
 
 BATCH = 2
@@ -44,3 +45,42 @@ def check(op: str, args: dict, in_shapes: list[tuple], inputs=None):
     assert tuple(y.shape) == (BATCH, *out), f"{op} {args} {shapes}: inferred {out}, torch {tuple(y.shape[1:])}"
     macs = entry.macs(a, shapes, out) if numel(out) is not None else None
     return out, params, macs
+
+
+def entry_and_args(op: str, args: dict):
+    """The entry of `op` and its validated argument model."""
+    entry = REGISTRY[op]
+    return entry, entry.Args.model_validate(args)
+
+
+def infer(op: str, args: dict, *shapes: tuple):
+    """The entry's output shape for these per-sample input shapes."""
+    entry, a = entry_and_args(op, args)
+    return entry.infer(a, list(shapes))
+
+
+def refuses_or_counts(op: str, args: dict, shapes: list[tuple], symbol: str) -> None:
+    """Random arguments: the entry refuses them (ValidationError or ShapeError) or counts integer costs;
+    a cost may be unknown only when a shape holds the symbolic dim `symbol`."""
+    try:
+        entry, a = entry_and_args(op, args)
+        out = entry.infer(a, shapes)
+    except (ValidationError, ShapeError):
+        return
+    assert isinstance(entry.params(a, shapes), int)
+    try:
+        assert isinstance(entry.macs(a, shapes, out), int)
+    except SymbolicSize:
+        assert any(symbol in s for s in shapes)
+
+
+def rejects(op: str, args: dict, shape: tuple, message: str, arg: str | None, hint: str | None) -> None:
+    """The entry refuses `shape` with a ShapeError saying `message`, blaming `arg`, hinting `hint`."""
+    try:
+        infer(op, args, shape)
+    except ShapeError as err:
+        assert message in err.message, err.message
+        assert err.arg == arg
+        assert hint is None or hint in err.hint, err.hint
+    else:
+        raise AssertionError(f"{op} {args} accepted {shape}")

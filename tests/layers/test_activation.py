@@ -8,16 +8,13 @@ from pydantic import ValidationError
 
 from netspec.layers import REGISTRY, ShapeError, SymbolicSize
 from netspec.torch_backend import instantiate
-from tests.layers.harness import check, sample
+from tests.layers.harness import check, entry_and_args, sample
 
 ELEMENTWISE = {"relu": {}, "sigmoid": {}, "tanh": {}, "silu": {}, "gelu": {"approximate": "tanh"},
                "leaky_relu": {"negative_slope": 0.2}, "elu": {"alpha": 0.5}}
 shapes = st.lists(st.integers(1, 4), min_size=1, max_size=3).map(tuple)
 
 
-def entry_and_args(op, args):
-    entry = REGISTRY[op]
-    return entry, entry.Args.model_validate(args)
 
 
 @settings(max_examples=40, deadline=None)

@@ -8,17 +8,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from netspec.layers import REGISTRY, Call, ShapeError, SymbolicSize
-from tests.layers.harness import check, sample
-
-
-def entry_and_args(op, args):
-    entry = REGISTRY[op]
-    return entry, entry.Args.model_validate(args)
-
-
-def infer(op, args, shape):
-    entry, a = entry_and_args(op, args)
-    return entry.infer(a, [shape])
+from tests.layers.harness import check, entry_and_args, infer, rejects, sample
 
 
 def per_axis(nd, values):
@@ -142,12 +132,7 @@ def test_label_module_and_rf():
      "padding=4 leaves an output length of -4", "padding", "less padding"),
 ])
 def test_conv_rejects(op, args, shape, message, arg, hint):
-    with pytest.raises(ShapeError) as info:
-        infer(op, args, shape)
-    assert message in info.value.message
-    assert info.value.arg == arg
-    if hint:
-        assert hint in info.value.hint
+    rejects(op, args, shape, message, arg, hint)
 
 
 def test_symbolic_channels_are_rejected():

@@ -6,15 +6,12 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from netspec.layers import REGISTRY, ShapeError, SymbolicSize
-from tests.layers.harness import check
+from tests.layers.harness import check, infer
 
 BATCHNORM_RANKS = {"batchnorm1d": [1, 2], "batchnorm2d": [3], "batchnorm3d": [4]}
 dims = st.lists(st.integers(1, 4), max_size=3)
 
 
-def infer(op, args, shape):
-    entry = REGISTRY[op]
-    return entry.infer(entry.Args.model_validate(args), [shape])
 
 
 @settings(max_examples=40, deadline=None)

@@ -7,19 +7,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from netspec.layers import GLOBAL, REGISTRY, Call, ShapeError, SymbolicSize
-from tests.layers.harness import check, sample
+from tests.layers.harness import check, entry_and_args, infer, rejects, sample
 
 TORCH_ERRORS = (RuntimeError, ValueError)  # NotImplementedError is a RuntimeError
 
 
-def entry_and_args(op, args):
-    entry = REGISTRY[op]
-    return entry, entry.Args.model_validate(args)
 
 
-def infer(op, args, shape):
-    entry, a = entry_and_args(op, args)
-    return entry.infer(a, [shape])
 
 
 def flops(op, args, shape):
@@ -215,9 +209,4 @@ def test_receptive_fields():
     ("upsample", {"scale": 2}, (8,), "upsample needs [C, L], [C, H, W] or [C, D, H, W]", None, "reshape"),
 ])
 def test_pool_rejects(op, args, shape, message, arg, hint):
-    with pytest.raises(ShapeError) as info:
-        infer(op, args, shape)
-    assert message in info.value.message
-    assert info.value.arg == arg
-    if hint:
-        assert hint in info.value.hint
+    rejects(op, args, shape, message, arg, hint)

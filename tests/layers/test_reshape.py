@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from netspec.layers import GLOBAL, REGISTRY, ShapeError, SymbolicSize
-from tests.layers.harness import check, sample
+from tests.layers.harness import check, infer, sample
 
 shapes = st.lists(st.integers(1, 4), min_size=1, max_size=4).map(tuple)
 
@@ -25,9 +25,6 @@ def run(op, args, shape):
     return out, entry.forward(None, a, [x]), x, entry, a
 
 
-def infer(op, args, shape):
-    entry = REGISTRY[op]
-    return entry.infer(entry.Args.model_validate(args), [shape])
 
 
 @settings(max_examples=40, deadline=None)
