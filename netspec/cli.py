@@ -59,7 +59,7 @@ def _parse_dims(pairs: list[str]) -> dict[str, int]:
     dims = {}
     for pair in pairs or []:
         name, _, value = pair.partition("=")
-        if not name.isidentifier() or not value.isdigit() or int(value) < 1:
+        if not name.isidentifier() or not (value.isascii() and value.isdigit()) or int(value) < 1:
             raise UsageError(f"--dim takes NAME=SIZE with a positive size, got `{pair}`")
         dims[name] = int(value)
     return dims

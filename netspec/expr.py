@@ -79,6 +79,15 @@ def evaluate(text: str, env: Mapping[str, Any]) -> Any:
         raise ExprError(f"expression `{text[:40]}...` is nested too deeply") from None
 
 
+def _checked(value: Any, node: ast.AST) -> Any:
+    """Numbers stay finite and no bigger than any tensor could be."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ExprError(f"`{ast.unparse(node)}` is not a finite number")
+    if isinstance(value, (int, float)) and abs(value) > _LIMIT:
+        raise ExprError(f"`{ast.unparse(node)}` is too large")
+    return value
+
+
 @lru_cache(maxsize=4096)
 def _parse(text: str) -> ast.AST:
     """Parse once per distinct expression: a block used 50 times repeats its expressions."""
@@ -135,9 +144,9 @@ class _Eval:
             result = _BINARY[op](left, right)
         except ZeroDivisionError:
             raise ExprError(f"division by zero in `{ast.unparse(node)}`") from None
-        if isinstance(result, (int, float)) and abs(result) > _LIMIT:
-            raise ExprError(f"`{ast.unparse(node)}` is too large")
-        return result
+        except ArithmeticError:
+            raise ExprError(f"`{ast.unparse(node)}` is too large") from None
+        return _checked(result, node)
 
     def visit_UnaryOp(self, node: ast.UnaryOp) -> Any:
         value = self.visit(node.operand)
@@ -191,7 +200,9 @@ class _Eval:
             raise ExprError(f"`{ast.unparse(node)}`: only {', '.join(FUNCTIONS)} may be called",
                             did_you_mean(getattr(node.func, "id", ""), FUNCTIONS))
         args = [self.visit(a) for a in node.args]
+        if node.func.id == "round" and len(args) > 1 and isinstance(args[1], int) and abs(args[1]) > 64:
+            raise ExprError(f"`{ast.unparse(node)}`: round to at most 64 digits")
         try:
-            return FUNCTIONS[node.func.id](*args)
-        except (TypeError, ValueError) as exc:
+            return _checked(FUNCTIONS[node.func.id](*args), node)
+        except (TypeError, ValueError, ArithmeticError) as exc:
             raise ExprError(f"`{ast.unparse(node)}`: {exc}") from None

@@ -130,29 +130,21 @@ class Names:
         self.pending: set[str] = set()
         self.parent = parent
 
-    def lookup(self, name: str) -> Ref | None:
+    def chain(self):
+        """This scope and the ones it can see, innermost first."""
         scope: Names | None = self
         while scope is not None:
-            if name in scope.table:
-                return scope.table[name]
+            yield scope
             scope = scope.parent
-        return None
+
+    def lookup(self, name: str) -> Ref | None:
+        return next((scope.table[name] for scope in self.chain() if name in scope.table), None)
 
     def is_pending(self, name: str) -> bool:
-        scope: Names | None = self
-        while scope is not None:
-            if name in scope.pending:
-                return True
-            scope = scope.parent
-        return False
+        return any(name in scope.pending for scope in self.chain())
 
     def visible(self) -> set[str]:
-        out: set[str] = set()
-        scope: Names | None = self
-        while scope is not None:
-            out |= scope.table.keys()
-            scope = scope.parent
-        return out
+        return set().union(*(scope.table.keys() for scope in self.chain()))
 
 
 @without_gc
@@ -281,6 +273,11 @@ class _Expander:
     def one(self, item: Item, full: str, inputs: list[Ref], names: Names, env: dict, frozen: bool,
             scope: str | None) -> Ref | None:
         if item.layers is not None:
+            if len(inputs) != 1:
+                self.error(f"a group takes one input, got {len(inputs)}", item.path + ("from",),
+                           "merge them first (`- concat: [a, b]`), or make a block with `inputs: [a, b]`",
+                           where=full)
+                return None
             self.graph.scopes[full] = Scope(full, "group", None, scope, item.path, init=item.init)
             inner = Names(names)
             inner.table["input"] = inputs[0]
@@ -403,6 +400,9 @@ class _Expander:
 
     def layer(self, item: Item, full: str, inputs: list[Ref], env: dict, frozen: bool,
               scope: str | None) -> Ref | None:
+        if len(self.graph.nodes) >= MAX_LAYERS:
+            raise self.source.error(f"the network expands to more than {MAX_LAYERS:,} layers", item.path,
+                                    "check the `repeat:` counts")
         entry = REGISTRY[item.op]
         path = item.path + (item.op,)
         raw, short = item.args, False
@@ -453,6 +453,7 @@ class _Expander:
 
 
 _FAILED = object()
+MAX_LAYERS = 1_000_000
 
 
 def _shape_vars(shape: Shape | None) -> dict[str, Any]:

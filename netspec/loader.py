@@ -12,6 +12,7 @@ value (a list, a scalar) in the deriving file replaces the base's value whole;
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,7 +58,7 @@ def parse_yaml(text: str, file: str) -> Source:
     source = Source(None, file)
     try:
         root = loader.get_single_node()
-        source.tree = {} if root is None else _convert(loader, root, (), source)
+        source.tree = {} if root is None else _Converter(loader, source).convert(root, ())
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = Mark(file, mark.line + 1, mark.column + 1) if mark else None
@@ -74,29 +75,61 @@ def _mark(file: str, node: yaml.Node) -> Mark:
 
 
 _PLAIN_TAGS = {f"tag:yaml.org,2002:{t}" for t in ("map", "seq", "str", "int", "float", "bool", "null")}
+MAX_NODES = 250_000  # YAML values in one file (a 10,000-layer chain has about 40,000): stops alias bombs
+MAX_NUMBER = 2**63  # no tensor dim or count is larger
 
 
-def _convert(loader: SafeLoader, node: yaml.Node, path: PathT, source: Source) -> Any:
-    source.marks[path] = _mark(source.file, node)
-    if node.tag not in _PLAIN_TAGS:
-        raise SpecError(f"invalid YAML: the tag `{node.tag}` is not allowed", path, source.marks[path],
-                        "specs hold plain data: mappings, lists, numbers, strings, booleans")
-    if isinstance(node, yaml.MappingNode):
-        loader.flatten_mapping(node)  # YAML merge keys (<<) resolve here
+class _Converter:
+    """YAML nodes to plain values with their marks; refuses tags, alias cycles and alias bombs."""
+
+    def __init__(self, loader: SafeLoader, source: Source):
+        self.loader, self.source = loader, source
+        self.active: set[int] = set()  # nodes being converted: one seen again is an alias cycle
+        self.count = 0
+
+    def convert(self, node: yaml.Node, path: PathT) -> Any:
+        source = self.source
+        mark = source.marks[path] = _mark(source.file, node)
+        self.count += 1
+        if self.count > MAX_NODES:
+            raise SpecError(f"the spec expands to more than {MAX_NODES:,} YAML values", path, mark,
+                            "aliases (`*name`) may be nested too deeply")
+        if node.tag not in _PLAIN_TAGS:
+            raise SpecError(f"invalid YAML: the tag `{node.tag}` is not allowed", path, mark,
+                            "specs hold plain data: mappings, lists, numbers, strings, booleans")
+        if not isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
+            return self.scalar(node, path, mark)
+        if id(node) in self.active:
+            raise SpecError("invalid YAML: an alias refers to a value that contains it", path, mark)
+        self.active.add(id(node))
+        try:
+            return self.mapping(node, path) if isinstance(node, yaml.MappingNode) else \
+                [self.convert(item, path + (i,)) for i, item in enumerate(node.value)]
+        finally:
+            self.active.discard(id(node))
+
+    def mapping(self, node: yaml.MappingNode, path: PathT) -> dict:
+        self.loader.flatten_mapping(node)  # YAML merge keys (<<) resolve here
         out: dict = {}
         for key_node, value_node in node.value:
-            key = loader.construct_object(key_node, deep=True)
-            if not isinstance(key, (str, int)):
-                raise SpecError("mapping keys must be names", path, _mark(source.file, key_node))
+            key_mark = _mark(self.source.file, key_node)
+            key = self.loader.construct_object(key_node, deep=True) if isinstance(key_node, yaml.ScalarNode) else None
+            if not isinstance(key, (str, int)) or isinstance(key, bool):
+                raise SpecError("mapping keys must be names", path, key_mark)
             if key in out:
-                raise SpecError(f"duplicate key `{key}`", path + (key,), _mark(source.file, key_node),
+                raise SpecError(f"duplicate key `{key}`", path + (key,), key_mark,
                                 "each key may appear once in a mapping")
-            source.key_marks[path + (key,)] = _mark(source.file, key_node)
-            out[key] = _convert(loader, value_node, path + (key,), source)
+            self.source.key_marks[path + (key,)] = key_mark
+            out[key] = self.convert(value_node, path + (key,))
         return out
-    if isinstance(node, yaml.SequenceNode):
-        return [_convert(loader, item, path + (i,), source) for i, item in enumerate(node.value)]
-    return loader.construct_object(node, deep=True)
+
+    def scalar(self, node: yaml.Node, path: PathT, mark: Mark) -> Any:
+        value = self.loader.construct_object(node, deep=True)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise SpecError(f"`{node.value}` is not a finite number", path, mark)
+        if isinstance(value, (int, float)) and abs(value) > MAX_NUMBER:
+            raise SpecError(f"{node.value} is too large (no size or count exceeds 2**63)", path, mark)
+        return value
 
 
 def load_source(path: str | Path, _chain: tuple[str, ...] = ()) -> Source:

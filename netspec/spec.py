@@ -281,7 +281,7 @@ def _unknown_op(op: Any, path: PathT, source: Source, ops: set[str], key: bool) 
 def pydantic_errors(exc: ValidationError, path: PathT, source: Source, aliases: dict | None = None,
                     what: str = "") -> list[SpecError]:
     """Turn pydantic's errors into located SpecErrors (unknown keys get a did-you-mean)."""
-    out = []
+    out, other = [], {}
     errs = exc.errors()
     extras = {_clean_loc(e["loc"])[-1] for e in errs if e["type"] == "extra_forbidden"}
     for err in errs:
@@ -298,26 +298,34 @@ def pydantic_errors(exc: ValidationError, path: PathT, source: Source, aliases: 
         elif err["type"] == "missing":
             out.append(source.error(f"missing required {what or 'key'} `{loc[-1]}`", path + loc[:-1]))
         else:
-            got = err.get("input")
-            shown = "" if isinstance(got, (dict, list)) else f", got {got!r}"
-            label = f"`{format_loc(loc)}`: " if loc else ""
-            out.append(source.error(f"{label}{err['msg'].lower()}{shown}", where))
+            other.setdefault(loc, []).append(err)
+    deeper = {loc[:i] for loc in other for i in range(len(loc))}
+    for loc, group in other.items():  # one error per place: a union's members become "a or b"
+        if loc in deeper:
+            continue  # a union member that failed further in says more
+        got = group[0].get("input")
+        shown = "" if isinstance(got, (dict, list)) else f", got {got!r}"
+        label = f"`{format_path(loc)}`: " if loc else ""
+        out.append(source.error(f"{label}{_either(e['msg'] for e in group)}{shown}", path + loc))
     return out
+
+
+def _either(messages) -> str:
+    """`Input should be a valid integer` + `Input should be a valid list` -> `input should be a valid integer or
+    a valid list`."""
+    first, *rest = dict.fromkeys(m.lower() for m in messages)
+    prefix = "input should be "
+    return " or ".join([first, *(m.removeprefix(prefix) if first.startswith(prefix) else m for m in rest)])
+
+
+# pydantic's names for the member of a union (or the validator) that failed, which it puts in error locations
+_TAGS = {"int", "str", "float", "bool", "list", "dict", "none", "InputDef", "constrained-int", "constrained-float",
+         "function-after", "function-before", "function-plain", "function-wrap", "lax-or-strict", "literal"}
 
 
 def _clean_loc(loc: tuple) -> tuple:
     """Drop pydantic's union-member tags (`int`, `list[int]`, ...) from an error location."""
-    out = []
-    for part in loc:
-        if isinstance(part, str) and ("[" in part or "-" in part or part in ("int", "str", "float", "bool", "list",
-                                                                          "dict", "InputDef")):
-            continue
-        out.append(part)
-    return tuple(out)
-
-
-def format_loc(loc: tuple) -> str:
-    return format_path(loc)
+    return tuple(part for part in loc if not (isinstance(part, str) and (part in _TAGS or "[" in part)))
 
 
 def _known_keys(parent: tuple) -> set[str]:

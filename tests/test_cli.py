@@ -42,7 +42,8 @@ def test_validate_reports_every_spec_and_fails_if_any_fails(tmp_path):
     assert run.returncode == 1 and "mlp_digits.yaml: ok" in run.stdout
 
 
-@pytest.mark.parametrize("args", [[], ["validate"], ["summary", "x.yaml", "--batch", "0"], ["frobnicate"]])
+@pytest.mark.parametrize("args", [[], ["validate"], ["summary", "x.yaml", "--batch", "0"], ["frobnicate"],
+                                  ["validate", "specs/rnn_charlm.yaml", "--dim", "T=²"]])
 def test_bad_usage_exits_two(args):
     assert netspec(*args).returncode == 2
 

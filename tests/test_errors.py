@@ -73,3 +73,29 @@ def test_failed_expect_is_reported_once_the_network_is_valid():
     with pytest.raises(SpecErrors, match="expected params 1, the spec gives 0") as info:
         netspec.analyze(netspec.loads(HEAD + "  - relu\nexpect: {params: 1}\n", "net.yaml"))
     assert info.value.errors[0].mark.line == 5
+
+
+@pytest.mark.parametrize("text, message", [
+    ("name: t\ninput: [4]\nlayers: &l [relu, *l]\n", "an alias refers to a value that contains it"),
+    ("name: t\ninput: [4]\na: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+     "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
+     "e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\nf: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]\n"
+     "g: [*f, *f, *f, *f, *f, *f, *f, *f, *f, *f]\nlayers: [relu]\n", "more than 250,000 YAML values"),
+    ("name: t\ninput: [4]\nlayers:\n  - leaky_relu: .nan\n", "`.nan` is not a finite number"),
+    ("name: t\ninput: [4]\nlayers:\n  - upsample: .inf\n", "`.inf` is not a finite number"),
+    ("name: t\ninput: [" + "9" * 400 + "]\nlayers: [relu]\n", "is too large"),
+])
+def test_hostile_yaml_is_refused_quickly(text, message):
+    with pytest.raises(SpecError, match=message):
+        netspec.loads(text, "n.yaml")
+
+
+def test_a_value_that_fits_no_member_of_a_union_is_one_error():
+    with pytest.raises(SpecErrors) as info:
+        netspec.analyze(netspec.loads(HEAD + "  - conv2d: {out_channels: 4, kernel_size: 1.5}\n", "net.yaml"))
+    assert [e.message for e in info.value.errors] == [
+        "`kernel_size`: input should be a valid integer or a valid list, got 1.5"]
+    with pytest.raises(SpecErrors) as info:
+        netspec.loads("name: t\ninputs: {a-b: [1.5]}\nlayers: [relu]\n", "net.yaml")
+    assert [e.message for e in info.value.errors] == [
+        "`inputs.a-b[0]`: input should be a valid integer or a valid string, got 1.5"]

@@ -40,6 +40,11 @@ def test_resolve_walks_lists_and_mappings():
     ("'a' * 100", "needs numbers"),
     ("depths[9]", "out of range"),
     ("width +", "cannot parse"),
+    ("int(float('inf'))", "not a finite number"),
+    ("ceil(float('1e999'))", "not a finite number"),
+    ("round(4, -100000000)", "at most 64 digits"),
+    ("2.0 ** 60 * 2.0 ** 60", "too large"),
+    ("sqrt(-1)", "math domain error"),
 ])
 def test_rejects_unsafe_or_wrong_expressions(text, message):
     with pytest.raises(ExprError, match=message):

@@ -253,3 +253,15 @@ def test_a_misspelled_first_layer_is_the_only_error():
 def test_a_shape_error_in_a_merge_named_by_its_list_is_located():
     errs = errors("name: t\ninput: [1]\nlayers:\n  - mean: 0\n    name: m\n  - concat: [m, m]\n")
     assert "concat dim 0 is out of range for the 0-dim input" in errs[0].message and where(errs[0]) == (6, 5)
+
+
+def test_a_group_takes_one_input():
+    errs = errors("name: t\ninputs: {x: [4], y: [4]}\nlayers:\n  - name: g\n    from: [x, y]\n    layers: [relu]\n")
+    assert "a group takes one input, got 2" in errs[0].message and where(errs[0]) == (5, 11)
+
+
+def test_a_runaway_repeat_is_an_error(monkeypatch):
+    monkeypatch.setattr("netspec.graph.MAX_LAYERS", 50)
+    with pytest.raises(netspec.SpecError, match="more than 50 layers") as info:
+        graph("name: t\ninput: [4]\nlayers:\n  - relu:\n    repeat: 100000000\n")
+    assert where(info.value) == (4, 5)
