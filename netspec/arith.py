@@ -30,6 +30,61 @@ def numel(shape: Shape) -> int | None:
     return n
 
 
+def _term(d: Dim) -> str:
+    """A symbolic dim as one term of a sum or product: a name as it is, an expression in parentheses."""
+    return str(d) if str(d).isidentifier() else f"({d})"
+
+
+def dim_sum(dims: Sequence[Dim]) -> Dim:
+    """sum(dims): an int when every dim is known, else an expression such as `T+1`."""
+    known = sum(d for d in dims if is_known(d))
+    terms = [_term(d) for d in dims if not is_known(d)]
+    if not terms:
+        return known
+    return "+".join(terms + ([str(known)] if known else []))
+
+
+def dim_product(dims: Sequence[Dim]) -> Dim:
+    """prod(dims): an int when every dim is known, else an expression such as `T*16`."""
+    known = math.prod(d for d in dims if is_known(d))
+    terms = [_term(d) for d in dims if not is_known(d)]
+    if not terms:
+        return known
+    return "*".join(terms + ([str(known)] if known != 1 else []))
+
+
+def int_root(n: int, k: int) -> int:
+    """floor(n ** (1/k)) in integer arithmetic, exact for any size of n ≥ 0 (no float overflow)."""
+    if n < 2 or k == 1:
+        return n
+    x = 1 << -(-n.bit_length() // k)  # 2^ceil(bits/k) ≥ the root: Newton's steps descend from above
+    while True:
+        y = ((k - 1) * x + n // x ** (k - 1)) // k
+        if y >= x:
+            return x
+        x = y
+
+
+DIVISOR_SCAN = 1 << 14  # candidates tried on each side of the wanted value, and below sqrt(n)
+
+
+def nearest_divisors(n: int, wanted: int, count: int) -> list[int]:
+    """Up to `count` divisors of n ≥ 1 closest to `wanted` (ties to the smaller), in ascending order.
+
+    Bounded work for any n: it tries 1..min(sqrt(n), DIVISOR_SCAN) with their cofactors, and
+    the DIVISOR_SCAN values on each side of `wanted`. Exact when n ≤ DIVISOR_SCAN², or when the
+    `count` nearest divisors lie within DIVISOR_SCAN of `wanted`; otherwise still divisors of n.
+    """
+    found = set()
+    for d in range(1, min(math.isqrt(n), DIVISOR_SCAN) + 1):
+        if n % d == 0:
+            found.update((d, n // d))
+    for d in range(max(1, wanted - DIVISOR_SCAN), min(n, wanted + DIVISOR_SCAN) + 1):
+        if n % d == 0:
+            found.add(d)
+    return sorted(sorted(sorted(found), key=lambda d: abs(d - wanted))[:count])
+
+
 def _atom(expr: str) -> str:
     """`expr` as one operand: a name or a parenthesized whole stays as it is, anything else is wrapped."""
     if expr.isidentifier():
@@ -85,12 +140,6 @@ def conv_transpose_out(length: Dim, kernel: int, stride: int = 1, padding: int =
     return _affine(length, stride, 1, offset)
 
 
-def same_padding(kernel: int, dilation: int = 1) -> tuple[int, int]:
-    """(left, right) zero padding that keeps the length at stride 1; torch pads the extra on the right."""
-    total = dilation * (kernel - 1)
-    return total // 2, total - total // 2
-
-
 def scale_dim(length: Dim, factor: float) -> Dim:
     """floor(L * factor), as torch's interpolate computes output sizes from a scale factor."""
     if is_known(length):
@@ -104,6 +153,27 @@ def adaptive_windows(length: int, out: int) -> list[tuple[int, int]]:
     """[start, end) of each window of torch's adaptive pooling (aten AdaptiveAveragePooling):
     start = floor(i·L/out), end = ceil((i+1)·L/out)."""
     return [(i * length // out, -(-(i + 1) * length // out)) for i in range(out)]
+
+
+def adaptive_width_sum(length: int, out: int) -> int:
+    """sum of the widths of adaptive_windows(length, out), in closed form: L + out - gcd(L, out).
+
+    Each width is ceil((i+1)L/out) - floor(iL/out); the floors telescope to L, and each ceil
+    exceeds its floor by 1 except at the gcd(L, out) multiples of out among (i+1)L.
+    """
+    return length + out - math.gcd(length, out)
+
+
+def adaptive_max_width(length: int, out: int) -> int:
+    """max width of adaptive_windows(length, out), in closed form.
+
+    With g = gcd(L, out), L = gL', out = g·o': window i has width ceil((r + L')/o') for
+    r = iL' mod o', and r takes every value in [0, o') (L' and o' are coprime), so the widest
+    has r = o' - 1: ceil((L' + o' - 1)/o').
+    """
+    g = math.gcd(length, out)
+    reduced_length, reduced_out = length // g, out // g
+    return -(-(reduced_length + reduced_out - 1) // reduced_out)
 
 
 def as_tuple(value: object | Sequence, n: int) -> tuple | None:

@@ -6,7 +6,18 @@ import torch.nn.functional as F
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from netspec.arith import adaptive_windows, conv_out, conv_transpose_out, scale_dim
+from netspec.arith import (
+    adaptive_max_width,
+    adaptive_width_sum,
+    adaptive_windows,
+    conv_out,
+    conv_transpose_out,
+    dim_product,
+    dim_sum,
+    int_root,
+    nearest_divisors,
+    scale_dim,
+)
 from netspec.expr import evaluate
 
 fast = settings(max_examples=60, deadline=None)
@@ -87,3 +98,53 @@ def test_adaptive_windows_match_adaptive_max_pool(length, out):
     ends = F.adaptive_max_pool1d(row(length), out).flatten().tolist()
     starts = (-F.adaptive_max_pool1d(-row(length), out)).flatten().tolist()
     assert [(int(s), int(e) + 1) for s, e in zip(starts, ends, strict=True)] == windows
+
+
+@settings(max_examples=300, deadline=None)
+@given(length=st.integers(1, 3000), out=st.integers(1, 3000))
+def test_adaptive_window_closed_forms(length, out):
+    # sum of widths = L + out - gcd(L, out); widest = ceil((L' + o' - 1)/o') with L', o' reduced by the gcd
+    widths = [e - s for s, e in adaptive_windows(length, out)]
+    assert adaptive_width_sum(length, out) == sum(widths)
+    assert adaptive_max_width(length, out) == max(widths)
+
+
+def test_adaptive_window_closed_forms_on_huge_lengths():
+    assert adaptive_width_sum(10**400, 3) == 10**400 + 2
+    assert adaptive_max_width(10**400, 3) == -(-10**400 // 3)  # three windows of (L + 2) // 3
+    assert adaptive_max_width(30_000_000, 7) == max(e - s for s, e in adaptive_windows(30_000_000, 7))
+
+
+def test_dim_sum_and_product():
+    assert dim_sum([3, 4]) == 7
+    assert dim_sum(["T", 1]) == "T+1"
+    assert dim_sum(["(H+1)//2", 3, 2]) == "((H+1)//2)+5"
+    assert dim_sum(["T", "S"]) == "T+S"
+    assert dim_product([2, 8]) == 16
+    assert dim_product(["T", 4, 4]) == "T*16"
+    assert dim_product(["T-2", 1]) == "(T-2)"
+    assert dim_product([]) == 1
+    assert evaluate(dim_sum(["L//2", 3]), {"L": 9}) == 7
+    assert evaluate(dim_product(["L-1", 3]), {"L": 9}) == 24
+
+
+@settings(max_examples=200, deadline=None)
+@given(n=st.one_of(st.integers(0, 10**6), st.integers(0, 10**400)), k=st.integers(1, 3))
+def test_int_root_is_the_floor_of_the_real_root(n, k):
+    r = int_root(n, k)
+    assert r ** k <= n < (r + 1) ** k
+
+
+@settings(max_examples=200, deadline=None)
+@given(n=st.integers(1, 5000), wanted=st.integers(1, 6000), count=st.integers(1, 8))
+def test_nearest_divisors_match_the_full_divisor_list(n, wanted, count):
+    divisors = [d for d in range(1, n + 1) if n % d == 0]
+    assert nearest_divisors(n, wanted, count) == sorted(sorted(divisors, key=lambda d: abs(d - wanted))[:count])
+
+
+def test_nearest_divisors_of_huge_numbers_are_bounded():
+    # 10**12 + 1 = 73 · 137 · 99990001; a 400-digit number takes the same bounded scan
+    assert nearest_divisors(10**12 + 1, 7, 4) == [1, 73, 137, 10001]
+    huge = 3 * 10**400
+    assert nearest_divisors(huge, 64, 4) == [50, 60, 64, 75]
+    assert all(huge % d == 0 for d in nearest_divisors(huge, 10**399, 6))

@@ -169,7 +169,7 @@ def expected_state_dict(name: str) -> dict[str, list[int]]:
         # (ReLU, MaxPool2d, Dropout) reject.
         with torch.device("meta"):
             module = instantiate(call)
-        if call.cls == "Parameter":  # a bare learnable tensor is keyed by the node's own name
+        if call.is_parameter:  # a bare learnable tensor is keyed by the node's own name
             entries = {node.name: module}
         else:
             entries = {f"{node.name}.{k}": v for k, v in module.state_dict().items()}

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pydantic import Field, PositiveInt
 
-from ..arith import Dim, format_shape, is_known
-from .base import GLOBAL, Args, Call, Layer, ShapeError, arg, count, register
+from ..arith import Dim, dim_sum, format_shape, nearest_divisors
+from .base import GLOBAL, Args, Call, Layer, ShapeError, arg, check_stated, count, known, register
 
 
 def tokens(op: str, shape) -> tuple[Dim, int]:
@@ -14,9 +14,7 @@ def tokens(op: str, shape) -> tuple[Dim, int]:
         hint = "`flatten` and `permute` an image into [tokens, channels] first" if len(shape) > 2 else None
         raise ShapeError(f"{op} needs a token sequence [N, embed_dim], got {format_shape(shape)}", hint=hint)
     n, e = shape
-    if not is_known(e):
-        raise ShapeError(f"{op} needs a known embedding dim, got symbolic `{e}`")
-    return n, e
+    return n, known(e, "embedding dim", op)
 
 
 class SelfAttentionArgs(Args):
@@ -53,11 +51,9 @@ class SelfAttention(Layer):
 
     def infer(self, a, shapes):
         _, e = tokens(self.op, shapes[0])
-        if a.embed_dim is not None and a.embed_dim != e:
-            raise ShapeError(f"embed_dim is {a.embed_dim} but the tokens have {e} features",
-                             hint="drop `embed_dim`: it is inferred", arg="embed_dim")
+        check_stated(a, "embed_dim", e, "features", holder="the tokens have")
         if e % a.num_heads:
-            fits = [h for h in range(1, min(e, 16) + 1) if e % h == 0]
+            fits = nearest_divisors(e, a.num_heads, 6)
             raise ShapeError(f"num_heads {a.num_heads} does not divide the embedding dim {e}",
                              hint=f"use a num_heads that divides {e}: {', '.join(map(str, fits))}",
                              arg="num_heads")
@@ -105,15 +101,13 @@ class ClassToken(Layer):
 
     def infer(self, a, shapes):
         n, e = tokens(self.op, shapes[0])
-        if is_known(n):
-            return (n + 1, e)
-        return (f"{n}+1" if str(n).isidentifier() else f"({n})+1", e)
+        return (dim_sum([n, 1]), e)
 
     def params(self, a, shapes):
         return shapes[0][-1]
 
     def module(self, a, shapes):
-        return Call("Parameter", (1, 1, shapes[0][-1]))
+        return Call.parameter((1, 1, shapes[0][-1]))
 
     def forward(self, m, a, xs):
         import torch
@@ -140,9 +134,8 @@ class PosEmbedding(Layer):
 
     def infer(self, a, shapes):
         n, _ = tokens(self.op, shapes[0])
-        if not is_known(n):
-            raise ShapeError(f"pos_embedding needs a known number of tokens, got symbolic `{n}`",
-                             hint="the position table has one row per token: give the input a fixed length")
+        known(n, "number of tokens", self.op,
+              hint="the position table has one row per token: give the input a fixed length")
         return shapes[0]
 
     def params(self, a, shapes):
@@ -152,7 +145,7 @@ class PosEmbedding(Layer):
         return count(out)
 
     def module(self, a, shapes):
-        return Call("Parameter", (1, *shapes[0]))
+        return Call.parameter((1, *shapes[0]))
 
     def forward(self, m, a, xs):
         (x,) = xs

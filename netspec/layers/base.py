@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
-from ..arith import Shape, format_shape, numel
+from ..arith import Dim, Shape, format_shape, is_known, numel
 
 FROM = "from"  # `main_arg` of merge ops: `- add: [a, b]` names the inputs
 GLOBAL = "global"  # receptive field covering the whole input
@@ -59,11 +59,32 @@ def arg(*names: str, **kwargs: Any) -> Any:
 
 @dataclass(frozen=True)
 class Call:
-    """A torch module constructor chosen by the catalog: `torch.nn.<cls>(*args, **kwargs)`."""
+    """A torch module constructor chosen by the catalog: `torch.nn.<cls>(*args, **kwargs)`;
+    or, made by `Call.parameter(shape)`, a bare learnable tensor of that shape (a class token, a
+    position table), zero-initialized and held as the layer itself rather than inside a module."""
 
     cls: str
     args: tuple = ()
     kwargs: dict = field(default_factory=dict)
+
+    PARAMETER: ClassVar[str] = "Parameter"  # `cls` of a bare tensor; `args` is its shape
+
+    @classmethod
+    def parameter(cls, shape: Sequence[int]) -> Call:
+        """A bare learnable tensor of `shape`."""
+        return cls(cls.PARAMETER, tuple(shape))
+
+    @property
+    def is_parameter(self) -> bool:
+        """Whether this is a bare tensor (`args` its shape), not a module."""
+        return self.cls == self.PARAMETER
+
+    @property
+    def shape(self) -> tuple:
+        """A bare tensor's shape."""
+        if not self.is_parameter:
+            raise TypeError(f"`{self.cls}` is a module, not a bare tensor")
+        return self.args
 
 
 class Layer:
@@ -134,6 +155,23 @@ def check_dim(op: str, dim: int, shape: Shape, name: str = "dim") -> int:
                          hint=f"per-sample dims run from {-rank} to {rank - 1}; the batch dim is not counted"
                          if rank else None, arg=name)
     return dim % rank
+
+
+def known(dim: Dim, what: str, op: str, hint: str | None = None) -> int:
+    """`dim` when it is an int; else ShapeError "<op> needs a known <what>, got symbolic `T`"."""
+    if not is_known(dim):
+        raise ShapeError(f"{op} needs a known {what}, got symbolic `{dim}`", hint=hint)
+    return dim
+
+
+def check_stated(a: Args, field: str, actual: int, noun: str, hint: str | None = None,
+                 holder: str = "the input has") -> None:
+    """An optional argument that restates an inferred size (`in_features`, `num_channels`, …) must agree:
+    ShapeError "<field> is N but <holder> M <noun>", blaming `field`, when it is given and differs."""
+    stated = getattr(a, field)
+    if stated is not None and stated != actual:
+        raise ShapeError(f"{field} is {stated} but {holder} {actual} {noun}",
+                         hint=hint or f"drop `{field}`: it is inferred", arg=field)
 
 
 def batch_dim(dim: int) -> int:

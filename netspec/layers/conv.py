@@ -13,8 +13,8 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import NonNegativeInt, PositiveInt
 
-from ..arith import Shape, as_tuple, conv_out, conv_transpose_out, format_shape, is_known
-from .base import REGISTRY, Args, Call, Layer, ShapeError, arg, count, register, spatial_rf
+from ..arith import Dim, Shape, as_tuple, conv_out, conv_transpose_out, format_shape, int_root, is_known
+from .base import REGISTRY, Args, Call, Layer, ShapeError, arg, check_stated, count, known, register, spatial_rf
 
 SPATIAL = {1: "L", 2: "H, W", 3: "D, H, W"}
 
@@ -30,18 +30,12 @@ def split_input(op: str, shape: Shape, nd: int) -> tuple[Any, Shape]:
 def _rank_hint(op: str, shape: Shape, nd: int) -> str | None:
     if len(shape) == 1:
         hint = f"insert `reshape: [C, {SPATIAL[nd]}]` before `{op}`"
-        side = round(shape[0] ** (1 / nd)) if is_known(shape[0]) else 0
+        side = int_root(shape[0], nd) if is_known(shape[0]) else 0
         if side ** nd == shape[0]:
             hint += f", e.g. `reshape: [1, {', '.join([str(side)] * nd)}]` for {shape[0]} values"
         return hint
     other = op.replace(f"{nd}d", f"{len(shape) - 1}d")
     return f"did you mean `{other}`?" if other in REGISTRY else None
-
-
-def known_channels(op: str, channels: Any) -> int:
-    if not is_known(channels):
-        raise ShapeError(f"{op} needs a known channel dim, got symbolic `{channels}`")
-    return channels
 
 
 def per_axis(a: Args, name: str, nd: int) -> tuple:
@@ -52,6 +46,22 @@ def per_axis(a: Args, name: str, nd: int) -> tuple:
         raise ShapeError(f"{name} has {len(value)} entries but the input has {nd} spatial dims",
                          hint=f"give one number for all axes, or a list of {nd}", arg=name)
     return values
+
+
+def window_lengths(spatial: Shape, kernels: tuple, strides: tuple, paddings: tuple, dilations: tuple,
+                   ceil_mode: bool = False, what: str = "window") -> tuple[Dim, ...]:
+    """Output length of each spatial axis under a sliding window (conv or pool); ShapeError, blaming
+    kernel_size, when a window does not fit its padded axis."""
+    out = []
+    for length, k, s, p, d in zip(spatial, kernels, strides, paddings, dilations, strict=True):
+        n = conv_out(length, k, s, p, d, ceil_mode)
+        if is_known(n) and n < 1:
+            span = d * (k - 1) + 1
+            smaller = "kernel_size or dilation" if d > 1 else "kernel_size"
+            raise ShapeError(f"the {what} spans {span} but the padded input is {length + 2 * p}",
+                             hint=f"use a smaller {smaller}, or more padding", arg="kernel_size")
+        out.append(n)
+    return tuple(out)
 
 
 def axes_text(values: tuple) -> str:
@@ -109,13 +119,11 @@ class Conv(Layer):
 
     def infer(self, a, shapes):
         channels, spatial = split_input(self.op, shapes[0], self.nd)
-        self.check_channels(a, known_channels(self.op, channels))
+        self.check_channels(a, known(channels, "channel dim", self.op))
         return (a.out_channels, *self.spatial_out(a, spatial))
 
     def check_channels(self, a, channels: int) -> None:
-        if a.in_channels is not None and a.in_channels != channels:
-            raise ShapeError(f"in_channels is {a.in_channels} but the input has {channels} channels",
-                             hint="drop `in_channels`: it is inferred", arg="in_channels")
+        check_stated(a, "in_channels", channels, "channels")
         if channels % a.groups:
             raise ShapeError(f"the input's {channels} channels are not divisible by groups={a.groups}",
                              hint=f"groups must divide in_channels ({channels} is depthwise)", arg="groups")
@@ -134,17 +142,8 @@ class Conv(Layer):
                 raise ShapeError("padding `same` needs stride 1 (as in torch)",
                                  hint="give the padding as a number, e.g. kernel_size // 2", arg="padding")
             return spatial
-        paddings = per_axis(a, "padding", self.nd)
-        out = []
-        for length, k, s, p, d in zip(spatial, kernels, strides, paddings, dilations, strict=True):
-            n = conv_out(length, k, s, p, d)
-            if is_known(n) and n < 1:
-                span = d * (k - 1) + 1
-                raise ShapeError(f"the kernel spans {span} but the padded input is {length + 2 * p}",
-                                 hint="use a smaller kernel_size or dilation, or more padding",
-                                 arg="kernel_size")
-            out.append(n)
-        return tuple(out)
+        return window_lengths(spatial, kernels, strides, per_axis(a, "padding", self.nd), dilations,
+                              what="kernel")
 
     def params(self, a, shapes):
         # weight (out, in/groups, *kernel) + bias (out)

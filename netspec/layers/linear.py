@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import PositiveInt
 
 from ..arith import is_known
-from .base import GLOBAL, Args, Call, Layer, ShapeError, arg, count, register
+from .base import GLOBAL, Args, Call, Layer, ShapeError, arg, check_stated, count, known, register
 
 
 class LinearArgs(Args):
@@ -41,16 +41,12 @@ class Linear(Layer):
         (shape,) = shapes
         if not shape:
             raise ShapeError("linear needs at least one dim, got a scalar")
-        features = shape[-1]
-        if not is_known(features):
-            raise ShapeError(f"linear needs a known feature dim, got symbolic `{features}`")
+        features = known(shape[-1], "feature dim", "linear")
         if len(shape) > 1 and all(is_known(d) for d in shape):
             hint = "insert `flatten` before `linear` to treat the whole tensor as one vector"
         else:
             hint = None
-        if a.in_features is not None and a.in_features != features:
-            raise ShapeError(f"in_features is {a.in_features} but the input has {features} features",
-                             hint=hint or "drop `in_features`: it is inferred", arg="in_features")
+        check_stated(a, "in_features", features, "features", hint=hint)
         if len(shape) > 2 and hint:
             raise ShapeError(f"linear acts on the last dim only, and the input is {'×'.join(map(str, shape))}",
                              hint=hint)

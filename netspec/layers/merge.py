@@ -7,21 +7,12 @@ import operator
 from collections.abc import Callable, Sequence
 from typing import ClassVar
 
-from ..arith import Dim, Shape, format_shape, is_known
+from ..arith import Shape, dim_sum, format_shape
 from .base import FROM, Args, Layer, ShapeError, batch_dim, check_dim, count, register
 
 
 def listing(shapes: Sequence[Shape]) -> str:
     return ", ".join(format_shape(s) for s in shapes)
-
-
-def total(dims: Sequence[Dim]) -> Dim:
-    """sum(dims): an int when every dim is known, else an expression such as `T+1`."""
-    known = sum(d for d in dims if is_known(d))
-    terms = [str(d) if str(d).isidentifier() else f"({d})" for d in dims if not is_known(d)]
-    if not terms:
-        return known
-    return "+".join(terms + ([str(known)] if known else []))
 
 
 def mismatch_hint(axis: int, rank: int) -> str | None:
@@ -142,7 +133,7 @@ class Concat(Layer):
                                  f"{listing(shapes)}: dim {axis} differs",
                                  hint="resize the inputs to one size (pool, upsample, crop), "
                                       f"or concatenate along dim {axis}")
-        joined = total([s[dim] for s in shapes])
+        joined = dim_sum([s[dim] for s in shapes])
         return (*shapes[0][:dim], joined, *shapes[0][dim + 1:])
 
     def label(self, a):

@@ -6,8 +6,8 @@ from typing import Annotated, ClassVar
 
 from pydantic import Field, PositiveFloat, PositiveInt
 
-from ..arith import format_shape, is_known
-from .base import Args, Call, Layer, ShapeError, arg, count, register
+from ..arith import format_shape, is_known, nearest_divisors
+from .base import Args, Call, Layer, ShapeError, arg, check_stated, count, known, register
 
 BATCHNORM_FOR_RANK = {1: "batchnorm1d", 2: "batchnorm1d", 3: "batchnorm2d", 4: "batchnorm3d"}
 
@@ -37,12 +37,7 @@ class BatchNorm(Layer):
             other = BATCHNORM_FOR_RANK.get(len(shape))
             raise ShapeError(f"{self.op} needs {expected}, got {format_shape(shape)}",
                              hint=f"did you mean `{other}`?" if other else None)
-        channels = shape[0]
-        if not is_known(channels):
-            raise ShapeError(f"{self.op} needs a known channel dim, got symbolic `{channels}`")
-        if a.num_features is not None and a.num_features != channels:
-            raise ShapeError(f"num_features is {a.num_features} but the input has {channels} channels",
-                             hint="drop `num_features`: it is inferred", arg="num_features")
+        check_stated(a, "num_features", known(shape[0], "channel dim", self.op), "channels")
         return shape
 
     def params(self, a, shapes):
@@ -244,15 +239,10 @@ class GroupNorm(Layer):
         (shape,) = shapes
         if not shape:
             raise ShapeError("groupnorm needs a channel dim, got a scalar")
-        channels = shape[0]
-        if not is_known(channels):
-            raise ShapeError(f"groupnorm needs a known channel dim, got symbolic `{channels}`")
-        if a.num_channels is not None and a.num_channels != channels:
-            raise ShapeError(f"num_channels is {a.num_channels} but the input has {channels} channels",
-                             hint="drop `num_channels`: it is inferred", arg="num_channels")
+        channels = known(shape[0], "channel dim", self.op)
+        check_stated(a, "num_channels", channels, "channels")
         if channels % a.num_groups:
-            divisors = [g for g in range(1, channels + 1) if channels % g == 0]
-            nearest = sorted(sorted(divisors, key=lambda g: abs(g - a.num_groups))[:4])
+            nearest = nearest_divisors(channels, a.num_groups, 4)
             raise ShapeError(f"num_groups {a.num_groups} does not divide the {channels} channels",
                              hint=f"choose a divisor of {channels}, e.g. {', '.join(map(str, nearest))}",
                              arg="num_groups")

@@ -12,9 +12,9 @@ from typing import ClassVar, Literal
 
 from pydantic import PositiveFloat, PositiveInt
 
-from ..arith import adaptive_windows, conv_out, format_shape, is_known, scale_dim
+from ..arith import adaptive_max_width, adaptive_width_sum, format_shape, is_known, scale_dim
 from .base import GLOBAL, Args, Call, Layer, ShapeError, arg, count, register, spatial_rf
-from .conv import SPATIAL, Paddings, Sizes, axes_text, per_axis, split_input, stride_text, torch_kwargs
+from .conv import SPATIAL, Paddings, Sizes, axes_text, per_axis, split_input, stride_text, torch_kwargs, window_lengths
 
 
 class PoolArgs(Args):
@@ -52,21 +52,14 @@ class Pool(Layer):
         channels, spatial = split_input(self.op, shapes[0], self.nd)
         kernels, strides, dilations = self.window(a)
         paddings = per_axis(a, "padding", self.nd)
-        out = []
-        for length, k, s, p, d in zip(spatial, kernels, strides, paddings, dilations, strict=True):
+        for length, k, p in zip(spatial, kernels, paddings, strict=True):
             if p > k // 2:
                 raise ShapeError(f"padding={p} is more than half of kernel_size={k}",
                                  hint=f"torch allows at most kernel_size // 2 = {k // 2}", arg="padding")
             if self.window_fits_unpadded and is_known(length) and length < k:
                 raise ShapeError(f"{self.op} needs each input length to hold kernel_size={k} before padding, "
                                  f"got {length}", hint="use a smaller kernel_size", arg="kernel_size")
-            n = conv_out(length, k, s, p, d, a.ceil_mode)
-            if is_known(n) and n < 1:
-                span = d * (k - 1) + 1
-                raise ShapeError(f"the window spans {span} but the padded input is {length + 2 * p}",
-                                 hint="use a smaller kernel_size, or more padding", arg="kernel_size")
-            out.append(n)
-        return (channels, *out)
+        return (channels, *window_lengths(spatial, kernels, strides, paddings, dilations, a.ceil_mode))
 
     def flops(self, a, shapes, out):
         # one compare (max) or add (avg) per window element
@@ -196,26 +189,29 @@ class AdaptivePool(Layer):
     nd: ClassVar[int]
     torch_cls: ClassVar[str]
 
+    def output_sizes(self, a, spatial) -> tuple:
+        """The output's spatial size: output_size per axis, a `null` entry keeping that axis."""
+        sizes = per_axis(a, "output_size", self.nd)
+        return tuple(length if o is None else o for length, o in zip(spatial, sizes, strict=True))
+
     def infer(self, a, shapes):
         channels, spatial = split_input(self.op, shapes[0], self.nd)
-        sizes = per_axis(a, "output_size", self.nd)
-        if self.nd == 1 and sizes == (None,):
+        if self.nd == 1 and per_axis(a, "output_size", self.nd) == (None,):
             raise ShapeError(f"{self.op} needs an output size: torch keeps an axis with `null` only in 2-d "
                              "and 3-d adaptive pools", hint="give the output length", arg="output_size")
-        return (channels, *(length if o is None else o for length, o in zip(spatial, sizes, strict=True)))
+        return (channels, *self.output_sizes(a, spatial))
 
     def flops(self, a, shapes, out):
         # one compare or add per window element; windows are separable, so per axis the sum of widths
         count(shapes[0])  # raises SymbolicSize on a symbolic length
         channels, spatial = shapes[0][0], shapes[0][1:]
-        widths = [sum(e - s for s, e in adaptive_windows(n, o))
-                  for n, o in zip(spatial, out[1:], strict=True)]
+        widths = [adaptive_width_sum(n, o) for n, o in zip(spatial, out[1:], strict=True)]
         return channels * math.prod(widths)
 
     def rf(self, a, shapes):
         # per axis (widest window, mean step L/out): exact when out divides L, an approximation otherwise
         spatial = shapes[0][1:]
-        out = self.infer(a, shapes)[1:]
+        out = self.output_sizes(a, spatial)
         if all(o == 1 for o in out):
             return GLOBAL
         rule = []
@@ -225,7 +221,7 @@ class AdaptivePool(Layer):
             elif not is_known(n):
                 return GLOBAL  # windows of an unknown width: bounded only by the whole input
             else:
-                rule.append((max(e - s for s, e in adaptive_windows(n, o)), Fraction(n, o)))
+                rule.append((adaptive_max_width(n, o), Fraction(n, o)))
         return rule
 
     def label(self, a):

@@ -6,8 +6,8 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, PositiveInt
 
-from ..arith import format_shape, is_known
-from .base import GLOBAL, Args, Call, Layer, ShapeError, arg, count, register
+from ..arith import format_shape
+from .base import GLOBAL, Args, Call, Layer, ShapeError, arg, check_stated, count, known, register
 
 
 class RecurrentArgs(Args):
@@ -39,11 +39,7 @@ class Recurrent(Layer):
             raise ShapeError(f"{self.op} needs a sequence [T, features], got {format_shape(shape)}",
                              hint="`permute`/`flatten` the input into [steps, features] first")
         steps, features = shape
-        if not is_known(features):
-            raise ShapeError(f"{self.op} needs a known feature dim, got symbolic `{features}`")
-        if a.input_size is not None and a.input_size != features:
-            raise ShapeError(f"input_size is {a.input_size} but the input has {features} features",
-                             hint="drop `input_size`: it is inferred", arg="input_size")
+        check_stated(a, "input_size", known(features, "feature dim", self.op), "features")
         if a.dropout and a.num_layers == 1:
             raise ShapeError(f"dropout {a.dropout} has no effect with num_layers 1: it acts between "
                              "stacked layers only", arg="dropout",

@@ -2,22 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Annotated
 
 from pydantic import Field
 
-from ..arith import Dim, format_shape, is_known, numel
+from ..arith import dim_product, format_shape, is_known, numel
 from .base import GLOBAL, Args, Layer, ShapeError, batch_dim, check_dim, count, register
-
-
-def product(dims: Sequence[Dim]) -> Dim:
-    """prod(dims): an int when every dim is known, else an expression such as `T*16`."""
-    known = numel([d for d in dims if is_known(d)])
-    terms = [str(d) if str(d).isidentifier() else f"({d})" for d in dims if not is_known(d)]
-    if not terms:
-        return known
-    return "*".join(terms + ([str(known)] if known != 1 else []))
 
 
 class FlattenArgs(Args):
@@ -60,7 +50,7 @@ class Flatten(Layer):
     def infer(self, a, shapes):
         (shape,) = shapes
         start, end = self.span(a, shape)
-        return (*shape[:start], product(shape[start:end + 1]), *shape[end + 1:])
+        return (*shape[:start], dim_product(shape[start:end + 1]), *shape[end + 1:])
 
     def rf(self, a, shapes):
         start, end = self.span(a, shapes[0])
@@ -118,9 +108,9 @@ class Reshape(Layer):
         if not fits:
             needs = f"a multiple of {need}" if -1 in target else need
             raise ShapeError(f"reshape to {format_shape(target)} needs {needs} elements, but the input "
-                             f"{format_shape(shape)} has {product(shape)}", arg="shape",
+                             f"{format_shape(shape)} has {dim_product(shape)}", arg="shape",
                              hint="the shape is per sample: leave the batch dim out")
-        fill = product([*symbolic, have // need])
+        fill = dim_product([*symbolic, have // need])
         return tuple(fill if d == -1 else d for d in target)
 
     def rf(self, a, shapes):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import signal
+from contextlib import contextmanager
+
 import torch
 from pydantic import ValidationError
 
@@ -84,3 +87,18 @@ def rejects(op: str, args: dict, shape: tuple, message: str, arg: str | None, hi
         assert hint is None or hint in err.hint, err.hint
     else:
         raise AssertionError(f"{op} {args} accepted {shape}")
+
+
+@contextmanager
+def within(seconds: float):
+    """Fail, rather than hang, when the block runs longer than `seconds` (SIGALRM; main thread only)."""
+    def expire(signum, frame):
+        raise TimeoutError(f"took longer than {seconds}s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)

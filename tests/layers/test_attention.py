@@ -5,7 +5,7 @@ from hypothesis import strategies as st
 
 from netspec.layers import GLOBAL, REGISTRY, ShapeError, SymbolicSize
 from netspec.torch_backend import instantiate
-from tests.layers.harness import check, refuses_or_counts
+from tests.layers.harness import check, infer, refuses_or_counts, within
 
 
 @settings(max_examples=30, deadline=None)
@@ -141,3 +141,18 @@ DIMS = st.one_of(st.integers(1, 8), st.just("N"))
        args=st.dictionaries(KEYS, VALUES, max_size=4), shape=st.lists(DIMS, max_size=3))
 def test_random_bad_combos_raise_only_spec_errors(op, args, shape):
     refuses_or_counts(op, args, [tuple(shape)], "N")
+
+
+def test_heads_hint_lists_the_divisors_nearest_the_asked_heads():
+    with pytest.raises(ShapeError, match="num_heads 24 does not divide the embedding dim 1000") as info:
+        infer("self_attention", {"heads": 24}, (4, 1000))
+    assert info.value.hint == "use a num_heads that divides 1000: 5, 8, 10, 20, 25, 40"
+    with within(2), pytest.raises(ShapeError) as info:
+        infer("self_attention", {"heads": 7}, (4, 10**400 + 1))
+    assert info.value.arg == "num_heads"
+
+
+def test_class_token_adds_one_to_a_symbolic_count():
+    assert infer("class_token", {}, ("T", 8)) == ("T+1", 8)
+    assert infer("class_token", {}, ("(H+1)//2", 8)) == ("((H+1)//2)+1", 8)
+    assert infer("class_token", {}, (5, 8)) == (6, 8)

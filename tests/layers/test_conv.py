@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from netspec.layers import REGISTRY, Call, ShapeError, SymbolicSize
-from tests.layers.harness import check, entry_and_args, infer, rejects, sample
+from tests.layers.harness import check, entry_and_args, infer, rejects, sample, within
 
 
 def per_axis(nd, values):
@@ -119,7 +119,9 @@ def test_label_module_and_rf():
     ("conv2d", {"out": 6, "kernel": 3, "groups": 4}, (8, 8, 8),
      "out_channels=6 is not divisible by groups=4", "out_channels", "multiple of 4"),
     ("conv2d", {"out": 8, "kernel": 5, "dilation": 2}, (3, 8, 8),
-     "the kernel spans 9 but the padded input is 8", "kernel_size", "smaller kernel_size"),
+     "the kernel spans 9 but the padded input is 8", "kernel_size", "smaller kernel_size or dilation"),
+    ("conv1d", {"out": 8, "kernel": 9}, (3, 8),
+     "the kernel spans 9 but the padded input is 8", "kernel_size", "use a smaller kernel_size, or more padding"),
     ("conv2d", {"out": 8, "kernel": [3, 3, 3]}, (3, 8, 8),
      "kernel_size has 3 entries but the input has 2 spatial dims", "kernel_size", "a list of 2"),
     ("conv1d", {"out": 8, "kernel": 3, "stride": 2, "padding": "same"}, (3, 8),
@@ -143,3 +145,17 @@ def test_symbolic_channels_are_rejected():
 def test_transposed_conv_has_no_same_padding():
     with pytest.raises(ValidationError, match="padding"):
         REGISTRY["conv_transpose2d"].Args.model_validate({"out": 8, "kernel": 3, "padding": "same"})
+
+
+@pytest.mark.parametrize("op, side", [("conv1d", 10**400), ("conv2d", 10**200), ("conv3d", 10**133)],
+                         ids=["conv1d", "conv2d", "conv3d"])
+def test_rank_hint_on_huge_dims_uses_integer_roots(op, side):
+    nd = int(op[-2])
+    n = side ** nd
+    with within(2), pytest.raises(ShapeError, match="input") as info:  # was OverflowError (int to float)
+        infer(op, {"out": 8, "kernel": 3}, (n,))
+    assert info.value.hint.endswith(f"e.g. `reshape: [1, {', '.join([str(side)] * nd)}]` for {n} values")
+    if nd > 1:  # n + 1 is no square or cube: no example
+        with pytest.raises(ShapeError) as info:
+            infer(op, {"out": 8, "kernel": 3}, (n + 1,))
+        assert info.value.hint.endswith(f"before `{op}`")

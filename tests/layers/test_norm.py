@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from netspec.layers import REGISTRY, ShapeError, SymbolicSize
-from tests.layers.harness import check, infer
+from tests.layers.harness import check, infer, within
 
 BATCHNORM_RANKS = {"batchnorm1d": [1, 2], "batchnorm2d": [3], "batchnorm3d": [4]}
 dims = st.lists(st.integers(1, 4), max_size=3)
@@ -125,3 +125,13 @@ def test_bad_combinations_raise_shape_or_validation_errors(op, shape, args):
         check(op, args, [tuple(shape)])
     except (ShapeError, ValidationError):
         pass
+
+
+@pytest.mark.parametrize("channels, hint", [
+    (10**12 + 1, "e.g. 1, 73, 137, 10001"),  # 73 · 137 · 99990001: the old hint listed divisors up to C
+    (3 * 10**400, "e.g. 4, 5, 6, 8"),
+], ids=["13-digit", "401-digit"])
+def test_groupnorm_divisor_hint_is_bounded_on_huge_channels(channels, hint):
+    with within(2), pytest.raises(ShapeError, match="num_groups 7 does not divide") as info:
+        infer("groupnorm", {"num_groups": 7}, (channels, 4))
+    assert info.value.hint.endswith(hint)

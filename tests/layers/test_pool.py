@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from netspec.layers import GLOBAL, REGISTRY, Call, ShapeError, SymbolicSize
-from tests.layers.harness import check, entry_and_args, infer, rejects, sample
+from tests.layers.harness import check, entry_and_args, infer, rejects, sample, within
 
 TORCH_ERRORS = (RuntimeError, ValueError)  # NotImplementedError is a RuntimeError
 
@@ -185,7 +185,9 @@ def test_receptive_fields():
     ("maxpool2d", {"kernel": 3, "padding": 2}, (3, 8, 8), "padding=2 is more than half of kernel_size=3",
      "padding", "at most kernel_size // 2 = 1"),
     ("avgpool2d", {"kernel": 5}, (3, 8, 4), "the window spans 5 but the padded input is 4", "kernel_size",
-     None),
+     "use a smaller kernel_size, or more padding"),
+    ("maxpool1d", {"kernel": 3, "dilation": 4}, (3, 8), "the window spans 9 but the padded input is 8",
+     "kernel_size", "use a smaller kernel_size or dilation, or more padding"),
     ("avgpool3d", {"kernel": 3, "padding": 1}, (3, 8, 2, 8),
      "avgpool3d needs each input length to hold kernel_size=3 before padding, got 2", "kernel_size", None),
     ("maxpool2d", {"kernel": 2}, (3, 8), "maxpool2d needs a [C, H, W] input (batch excluded), got 3×8", None,
@@ -210,3 +212,24 @@ def test_receptive_fields():
 ])
 def test_pool_rejects(op, args, shape, message, arg, hint):
     rejects(op, args, shape, message, arg, hint)
+
+
+def test_adaptive_pool_costs_are_closed_forms_on_huge_lengths():
+    # per axis the windows' widths sum to L + out - gcd(L, out); the widest has a closed form too
+    shape = (2, 60_000_001, 5)
+    entry, a = entry_and_args("adaptive_avgpool2d", {"output_size": [30_000_000, 1]})
+    with within(2):
+        out = entry.infer(a, [shape])
+        assert entry.flops(a, [shape], out) == 2 * (60_000_001 + 30_000_000 - 1) * 5
+        assert entry.rf(a, [shape]) == [(3, Fraction(60_000_001, 30_000_000)), (5, Fraction(5))]
+
+
+def test_adaptive_pool_rf_does_not_rerun_infer(monkeypatch):
+    entry, a = entry_and_args("adaptive_maxpool2d", {"output_size": [7, None]})
+
+    def infer_again(*args):
+        raise AssertionError("rf re-ran the shape inference")
+
+    monkeypatch.setattr(type(entry), "infer", infer_again)
+    assert entry.rf(a, [(8, 10, 5)]) == [(3, Fraction(10, 7)), (1, Fraction(1))]
+    assert entry.rf(a, [(8, "H", "W")]) == GLOBAL
