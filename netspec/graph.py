@@ -21,7 +21,7 @@ from .arith import Shape
 from .errors import Diagnostics, PathT, SpecError, SpecErrors, did_you_mean
 from .expr import ExprError, has_expression, resolve
 from .init import Init
-from .layers import FROM, REGISTRY, Args, Layer, ShapeError
+from .layers import ANY, FLOAT, FROM, INDEX, REGISTRY, Args, Layer, ShapeError
 from .perf import without_gc
 from .spec import Block, InputDef, Item, Spec, pydantic_errors
 
@@ -120,6 +120,7 @@ class Invalid:
 class Ref(NamedTuple):
     name: str
     shape: Shape | None
+    integer: bool = False  # holds integer values (token ids), not floating-point ones
 
 
 class Names:
@@ -177,7 +178,7 @@ class _Expander:
     def run(self) -> Graph:
         top = Names()
         for name, spec_input in self.graph.inputs.items():
-            ref = Ref(name, tuple(spec_input.shape))
+            ref = Ref(name, tuple(spec_input.shape), spec_input.dtype.startswith("int"))
             top.table[name] = ref
         env = dict(self.spec.model.args)
         first = next(iter(top.table.values())) if len(top.table) == 1 else None
@@ -435,6 +436,8 @@ class _Expander:
                        item.path + ("from",) if item.from_ is not None else path,
                        "name its inputs: `- add: [a, b]`" if low > 1 else None, where=full)
             return None
+        if not self.dtypes_fit(entry, item, inputs, path, full):
+            return None
         in_shapes = [r.shape for r in inputs]
         shape = None
         if all(s is not None for s in in_shapes):
@@ -449,7 +452,22 @@ class _Expander:
         node = Node(full, item.op, args, [r.name for r in inputs], in_shapes, shape, item.path, scope, frozen,
                     item.init)
         self.graph.nodes[full] = node
-        return Ref(full, shape)
+        return Ref(full, shape, entry.dtypes == ANY and all(r.integer for r in inputs))
+
+    def dtypes_fit(self, entry: Layer, item: Item, inputs: list[Ref], path: PathT, full: str) -> bool:
+        """Integer ids go into lookups (`embedding`) and reshapes; everything else computes on floats."""
+        if entry.dtypes == FLOAT and any(r.integer for r in inputs):
+            ids = next(r.name for r in inputs if r.integer)
+            self.error(f"`{item.op}` computes on floating-point values, but `{ids}` holds integer ids", path,
+                       "map the ids to vectors with `embedding` first", key=True, where=full)
+            return False
+        if entry.dtypes == INDEX and not all(r.integer for r in inputs):
+            values = next(r.name for r in inputs if not r.integer)
+            self.error(f"`{item.op}` looks up integer ids, but `{values}` holds floating-point values", path,
+                       "declare the input as integer ids: `input: {shape: [T], dtype: int64}`", key=True,
+                       where=full)
+            return False
+        return True
 
 
 _FAILED = object()

@@ -99,3 +99,17 @@ def test_a_value_that_fits_no_member_of_a_union_is_one_error():
         netspec.loads("name: t\ninputs: {a-b: [1.5]}\nlayers: [relu]\n", "net.yaml")
     assert [e.message for e in info.value.errors] == [
         "`inputs.a-b[0]`: input should be a valid integer or a valid string, got 1.5"]
+
+
+@pytest.mark.parametrize("text, message", [
+    ("name: t\ninput: {shape: [T], dtype: int64}\nlayers:\n  - linear: 4\n",
+     "`linear` computes on floating-point values, but `input` holds integer ids"),
+    ("name: t\ninput: [8]\nlayers:\n  - embedding: {num_embeddings: 10, embedding_dim: 4}\n",
+     "`embedding` looks up integer ids, but `input` holds floating-point values"),
+    ("name: t\ninput: {shape: [2, 4], dtype: int64}\nlayers:\n  - flatten\n  - relu\n",
+     "`relu` computes on floating-point values, but `0` holds integer ids"),
+])
+def test_integer_ids_and_floats_go_where_torch_takes_them(text, message):
+    with pytest.raises(SpecErrors, match=message) as info:
+        netspec.analyze(netspec.loads(text, "n.yaml"))
+    assert info.value.errors[0].mark.line == 4 + text.count("flatten")

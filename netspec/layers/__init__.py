@@ -19,6 +19,7 @@ from . import (  # noqa: F401  (importing registers the entries)
     regularization,
     reshape,
 )
-from .base import FROM, GLOBAL, REGISTRY, Args, Call, Layer, ShapeError, SymbolicSize, register
+from .base import ANY, FLOAT, FROM, GLOBAL, INDEX, REGISTRY, Args, Call, Layer, ShapeError, SymbolicSize, register
 
-__all__ = ["FROM", "GLOBAL", "REGISTRY", "Args", "Call", "Layer", "ShapeError", "SymbolicSize", "register"]
+__all__ = ["ANY", "FLOAT", "FROM", "GLOBAL", "INDEX", "REGISTRY", "Args", "Call", "Layer", "ShapeError",
+           "SymbolicSize", "register"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from .base import Args, Call, Layer, batch_dim, check_dim, count, register
+from .base import ANY, Args, Call, Layer, batch_dim, check_dim, count, register
 
 
 class Elementwise(Layer):
@@ -195,6 +195,7 @@ class Identity(Elementwise):
     """
 
     op = "identity"
+    dtypes = ANY
     torch_cls = "Identity"
 
     def flops(self, a, shapes, out):

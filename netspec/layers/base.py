@@ -26,6 +26,7 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 from ..arith import Dim, Shape, format_shape, is_known, numel
 
 FROM = "from"  # `main_arg` of merge ops: `- add: [a, b]` names the inputs
+FLOAT, INDEX, ANY = "float", "index", "any"  # values of `Layer.dtypes`
 GLOBAL = "global"  # receptive field covering the whole input
 
 
@@ -95,6 +96,9 @@ class Layer:
     Args: ClassVar[type[Args]] = NoArgs
     main_arg: ClassVar[str | None] = None
     arity: ClassVar[tuple[int, int | None]] = (1, 1)  # fewest and most inputs (None: any)
+    # FLOAT: needs floating-point inputs; INDEX: needs integer ids and gives floats (a lookup);
+    # ANY: moves or combines values of either kind (the output is integer when every input is)
+    dtypes: ClassVar[str] = FLOAT
 
     def infer(self, a: Args, shapes: Sequence[Shape]) -> Shape:
         """Output shape; raise ShapeError when the input does not fit."""

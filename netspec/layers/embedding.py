@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import PositiveInt, model_validator
 
-from .base import Args, Call, Layer, arg, register
+from .base import INDEX, Args, Call, Layer, arg, register
 
 
 class EmbeddingArgs(Args):
@@ -41,6 +41,7 @@ class Embedding(Layer):
     """
 
     op = "embedding"
+    dtypes = INDEX
     family = "embedding"
     Args = EmbeddingArgs
 

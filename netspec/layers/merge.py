@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from typing import ClassVar
 
 from ..arith import Shape, dim_sum, format_shape
-from .base import FROM, Args, Layer, ShapeError, batch_dim, check_dim, count, register
+from .base import ANY, FROM, Args, Layer, ShapeError, batch_dim, check_dim, count, register
 
 
 def listing(shapes: Sequence[Shape]) -> str:
@@ -73,6 +73,7 @@ class Add(ElementwiseMerge):
     """
 
     op = "add"
+    dtypes = ANY
     combine = operator.add
 
 
@@ -93,6 +94,7 @@ class Multiply(ElementwiseMerge):
     """
 
     op = "multiply"
+    dtypes = ANY
     combine = operator.mul
 
 
@@ -118,6 +120,7 @@ class Concat(Layer):
     """
 
     op = "concat"
+    dtypes = ANY
     family = "merge"
     Args = ConcatArgs
     main_arg = FROM

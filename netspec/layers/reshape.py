@@ -7,7 +7,7 @@ from typing import Annotated
 from pydantic import Field
 
 from ..arith import dim_product, format_shape, is_known, numel
-from .base import GLOBAL, Args, Layer, ShapeError, batch_dim, check_dim, count, register
+from .base import ANY, GLOBAL, Args, Layer, ShapeError, batch_dim, check_dim, count, register
 
 
 class FlattenArgs(Args):
@@ -33,6 +33,7 @@ class Flatten(Layer):
     """
 
     op = "flatten"
+    dtypes = ANY
     family = "reshape"
     Args = FlattenArgs
     main_arg = "start_dim"
@@ -88,6 +89,7 @@ class Reshape(Layer):
     """
 
     op = "reshape"
+    dtypes = ANY
     family = "reshape"
     Args = ReshapeArgs
     main_arg = "shape"
@@ -144,6 +146,7 @@ class Permute(Layer):
     """
 
     op = "permute"
+    dtypes = ANY
     family = "reshape"
     Args = PermuteArgs
     main_arg = "dims"
@@ -186,6 +189,7 @@ class Select(Layer):
     """
 
     op = "select"
+    dtypes = ANY
     family = "reshape"
     Args = SelectArgs
     main_arg = "index"
