@@ -10,7 +10,6 @@ import os
 import sys
 import traceback
 from collections.abc import Callable
-from pathlib import Path
 
 from .errors import SpecError, SpecErrors
 
@@ -73,45 +72,69 @@ def cmd_validate(args) -> int:
         raise UsageError("--draw takes a single SPEC")
     failed = 0
     for path in args.specs:
-        try:
-            result = analyze(load(path), _parse_dims(args.dim))
-        except (SpecError, SpecErrors) as exc:
-            _print_errors(exc)
-            failed += 1
-            if args.draw:
-                _draw_failed(path, exc, args)
-            continue
         if args.draw:
-            _draw(result.graph, args.draw, args)
-        if not args.quiet:
+            result = _validate_and_draw(path, args)
+        else:
+            try:
+                result = analyze(load(path), _parse_dims(args.dim))
+            except (SpecError, SpecErrors) as exc:
+                _print_errors(exc)
+                result = None
+        if result is None:
+            failed += 1
+        elif not args.quiet:
             print(f"{path}: ok ({result.name}: {result.total_params:,} params, "
                   f"{len(result.layers)} layers)")
     return EXIT_INVALID if failed else EXIT_OK
 
 
-def _draw_failed(path: str, exc: SpecError | SpecErrors, args) -> None:
-    """Draw an invalid spec up to its errors (in red); nothing when the YAML itself does not parse."""
-    from .analysis import bind_dims
+def _validate_and_draw(path: str, args):
+    """`validate --draw`: load and expand the spec once and cost its layers once, check it as `analyze`
+    does, print its errors, and draw it (an invalid one up to its errors). The Analysis, or None when
+    the spec is invalid."""
+    from .analysis import Analysis, bind_dims, check_expect, layer_stats
     from .graph import build_graph
     from .spec import load
 
+    dims = _parse_dims(args.dim)
+    stage = "does not parse"
     try:
-        spec = bind_dims(load(path), _parse_dims(args.dim))
-    except (SpecError, SpecErrors):
-        print(f"netspec: no diagram: {path} does not parse", file=sys.stderr)
-        return
-    errors = exc.errors if isinstance(exc, SpecErrors) else [exc]
-    _draw(build_graph(spec, strict=False), args.draw, args, errors)
+        spec = bind_dims(load(path), dims)
+        stage = "cannot be expanded"  # a runaway `repeat:`, say
+        graph = build_graph(spec, strict=False)
+    except (SpecError, SpecErrors) as exc:
+        _print_errors(exc)
+        print(f"netspec: no diagram: {path} {stage}", file=sys.stderr)
+        return None
+    stats = layer_stats(graph)
+    if graph.errors:
+        _draw_failed(graph, SpecErrors(graph.errors), stats, args)
+        return None
+    result = Analysis(graph.name, graph, {k: tuple(v.shape) for k, v in graph.inputs.items()},
+                      {k: graph.shape_of(v) for k, v in graph.outputs.items()}, stats)  # as `analyze` makes it
+    try:
+        check_expect(result, dims)
+    except (SpecError, SpecErrors) as exc:
+        _draw_failed(graph, exc, stats, args)
+        return None
+    _draw(graph, args.draw, args, stats=stats)
+    return result
 
 
-def _draw(graph, out: str, args, errors=None) -> int:
+def _draw_failed(graph, exc: SpecError | SpecErrors, stats, args) -> None:
+    """Print an invalid spec's errors, then draw its partial graph up to them (in red)."""
+    _print_errors(exc)
+    _draw(graph, args.draw, args, exc.errors if isinstance(exc, SpecErrors) else [exc], stats)
+
+
+def _draw(graph, out: str, args, errors=None, stats=None) -> int:
     """Write the diagram; without the `dot` program, write the .dot source and say how to install it."""
     from .draw import GraphvizMissing, draw
 
     show = getattr(args, "show", "params")
     try:
         draw(graph, out, getattr(args, "depth", None), getattr(args, "rankdir", "TB"),
-             [s for s in show.split(",") if s], errors)
+             [s for s in show.split(",") if s], errors, stats)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     except GraphvizMissing as exc:
@@ -145,9 +168,10 @@ def cmd_summary(args) -> int:
 
 def cmd_compile(args) -> int:
     from .codegen import generate
+    from .files import atomic_write
     from .spec import load
 
-    Path(args.output).write_text(generate(load(args.spec)), encoding="utf-8")
+    atomic_write(args.output, generate(load(args.spec)))
     print(f"{args.spec}: wrote {args.output}")
     return EXIT_OK
 

@@ -7,9 +7,11 @@ calls and freezing. Its `forward` is written from the fx graph `build` runs: one
 line per layer, annotated with the layer's per-sample output shape and parameter
 count; a layer's intermediate values are inlined into its line unless used twice.
 
-A value flows through one variable (`x`) while it feeds only the next layer; a
-value needed later, or returned among several outputs, is named after its layer
-(`layer1.0.7` -> `layer1_0_7`).
+A value flows through one variable (`x`; `h` or `x_1` when an input takes that
+name) while it feeds only the next layer; a value needed later, or returned among
+several outputs, is named after its layer (`layer1.0.7` -> `layer1_0_7`). No
+variable takes a name of `spec.TAKEN_NAMES` (Python's keywords, `self`, `torch`,
+`nn`, the builtins the code calls) or an input's name.
 """
 
 from __future__ import annotations
@@ -28,11 +30,11 @@ from torch.fx.node import _get_qualified_name
 
 from .analysis import Analysis, analyze
 from .arith import format_shape
-from .compiler import CONTAINERS, RESERVED, Compiled, class_name, compile_graph, valid_graph
+from .compiler import CONTAINERS, Compiled, class_name, compile_graph, valid_graph
 from .graph import Graph
 from .init import to_init
 from .layers import Call
-from .spec import Spec
+from .spec import TAKEN_NAMES, Spec
 
 LINE = 110  # the longest line; a layer's comment moves above its code rather than pass it
 INDENT = "    "
@@ -59,7 +61,7 @@ class _Writer:
         self.result = result
         self.stats = result.by_name
         self.names: dict[fx.Node, str] = {}  # fx values held in variables of `forward`
-        self.used = {*RESERVED, *graph.inputs}
+        self.used = {*TAKEN_NAMES, *graph.inputs}  # names no variable of `forward` may take
 
     def source(self) -> str:
         lines = [
@@ -136,8 +138,7 @@ class _Writer:
 
     def forward_lines(self) -> list[str]:
         graph, values = self.graph, self.compiled.values
-        chain = "x" if "x" not in graph.inputs else "h"
-        self.used.add(chain)
+        chain = self.fresh(next((c for c in ("x", "h") if c not in self.used), "x"))  # never an input's name
         for name in graph.inputs:
             self.names[values[name]] = name
         by_layer: dict[str, list[fx.Node]] = {}
@@ -273,8 +274,8 @@ class _Writer:
 
 def construct(call: Call) -> str:
     """The source of a catalog Call, arguments equal to torch's defaults left out: `nn.Conv2d(3, 64, ...)`."""
-    if call.cls == "Parameter":
-        return f"nn.Parameter(torch.zeros({', '.join(map(str, call.args))}))"
+    if call.is_parameter:
+        return f"nn.Parameter(torch.zeros({', '.join(map(str, call.shape))}))"
     defaults = _defaults(getattr(torch.nn, call.cls))
     kwargs = [f"{k}={v!r}" for k, v in call.kwargs.items() if k not in defaults or defaults[k] != v]
     return f"nn.{call.cls}({', '.join([*map(repr, call.args), *kwargs])})"

@@ -25,7 +25,6 @@ import torch
 from torch import fx
 from torch.fx.proxy import GraphAppendingTracer, Proxy
 
-from .analysis import analyze
 from .errors import SpecErrors
 from .graph import Graph, build_graph
 from .init import Init, layer_init, to_init
@@ -39,7 +38,8 @@ def build(spec: Spec | Graph, device=None, dtype: torch.dtype | None = None,
     """The spec as an `nn.Module` on `device` (`"meta"` allocates nothing), parameters in `dtype`.
 
     `init` replaces the spec's top-level `init:` (same values; a layer's own `init:` still wins).
-    Raises SpecError before allocating when the parameters would not fit in memory.
+    Raises SpecError before allocating when the parameters would not fit in memory. `expect:` is not
+    checked here (`netspec.analyze` and `netspec validate` check it): a build is the same on every device.
     """
     graph = valid_graph(spec)
     check_memory(graph, device, dtype)
@@ -106,7 +106,7 @@ def container_kinds(holders: dict[str, Call]) -> dict[str, str]:
     for name, call in holders.items():
         parts = name.split(".")
         for i, part in enumerate(parts):
-            is_param = i == len(parts) - 1 and call.cls == "Parameter"
+            is_param = i == len(parts) - 1 and call.is_parameter
             children.setdefault(".".join(parts[:i]), {})[part] = is_param
     return {path: _kind(path, kids) for path, kids in children.items()}
 
@@ -150,21 +150,20 @@ def get_state(root: torch.nn.Module, name: str):
 
 
 def init_calls(graph: Graph, root: torch.nn.Module, holders: dict[str, Call], top: Init | None) -> list[InitCall]:
-    """The torch.nn.init call of each parameter the spec's `init:` rules touch, in node order."""
+    """The torch.nn.init call of each parameter the spec's `init:` rules touch, in node order
+    (the rule: `Init.call`, given torch's own name of each parameter, never the layer's)."""
     out = []
-    for name in holders:
-        scheme = layer_init(graph, graph.nodes[name], top)
+    for name, holder in holders.items():
+        node = graph.nodes[name]
+        scheme = layer_init(graph, node, top)
         state = get_state(root, name)
-        params = [(name, state)] if isinstance(state, torch.nn.Parameter) else \
-            [(f"{name}.{p}", t) for p, t in state.named_parameters()]
-        for full, tensor in params:
-            call = scheme.call(full, tensor.ndim)
+        params = [(name, None, state)] if holder.is_parameter else \
+            [(f"{name}.{p}", p.rpartition(".")[2], t) for p, t in state.named_parameters()]
+        for full, attr, tensor in params:
+            call = scheme.call(attr, tensor.ndim, norm=node.entry.family == "norm")
             if call is not None:
                 out.append(InitCall(full, *call))
     return out
-
-
-RESERVED = frozenset({"self", "torch", "nn", "getattr", "setattr", "float", "slice"})  # used by forward code
 
 
 class _Tracer(GraphAppendingTracer):
@@ -200,7 +199,7 @@ def _state(tracer: _Tracer, name: str, call: Call | None):
     """What a layer's `forward` gets as `m`: its parameter, or a callable recording a call of its module."""
     if call is None:
         return None
-    if call.cls == "Parameter":
+    if call.is_parameter:
         return tracer.create_proxy("get_attr", name, (), {})
     return lambda *args, **kwargs: tracer.create_proxy("call_module", name, args, kwargs)
 
@@ -212,12 +211,13 @@ def class_name(name: str) -> str:
 
 
 def check_memory(graph: Graph, device, dtype) -> None:
-    """Fail before allocating when the parameters would not fit in the device's available memory."""
+    """Fail before allocating when the parameters would not fit in the device's available memory
+    (the catalog's parameter counts only: no analysis, no `expect:` check)."""
     device = torch.device(device if device is not None else "cpu")
     if device.type == "meta":
         return
     itemsize = torch.empty((), dtype=dtype or torch.get_default_dtype(), device="meta").element_size()
-    need = analyze(graph).total_params * itemsize
+    need = sum(node.entry.params(node.args, node.in_shapes) for node in graph.nodes.values()) * itemsize
     free = available_memory(device)
     if free is not None and need > free:
         raise graph.spec.source.error(

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import inspect
 import sys
-from pathlib import Path
 from types import UnionType
 from typing import Annotated, Literal, Union, get_args, get_origin
 
+from .files import atomic_write
 from .layers import FROM, REGISTRY, Layer
 
 
@@ -93,7 +93,7 @@ def render() -> str:
 
 
 def main(argv: list[str]) -> int:
-    Path(argv[0]).write_text(render(), encoding="utf-8")
+    atomic_write(argv[0], render())
     return 0
 
 

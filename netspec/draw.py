@@ -24,6 +24,7 @@ import graphviz
 from .analysis import LayerStats, layer_stats
 from .arith import format_shape
 from .errors import SpecError
+from .files import atomic_write
 from .graph import Graph, Scope, build_graph
 from .report import human
 from .spec import Spec
@@ -51,39 +52,41 @@ class GraphvizMissing(RuntimeError):
 
 
 def draw(spec_or_graph: Spec | Graph, path: str | Path, depth: int | None = None, rankdir: str = "TB",
-         show: Iterable[str] = ("params",), errors: Iterable[SpecError] | None = None) -> Path:
+         show: Iterable[str] = ("params",), errors: Iterable[SpecError] | None = None,
+         stats: Iterable[LayerStats] | None = None) -> Path:
     """Write the diagram to `path`: `.dot`, `.svg`, `.png` or `.pdf` by its ending.
 
     `depth`: how many levels of blocks/groups/repeats stay open (0: every top-level
     block is one node; None: the deepest level drawn in at most MAX_NODES nodes).
     `show`: what each node lists besides its op: any of params, macs, rf.
     `errors`: the errors to mark (default: the graph's own).
+    `stats`: the graph's `layer_stats`, when the caller has them (default: computed here).
     Raises GraphvizMissing, after writing `<path>.dot`, when `dot` is not installed.
+    Every file is written atomically (`netspec.files.atomic_write`): graphviz renders to memory
+    (`pipe`), never to files of its own beside `path`.
     """
     path = Path(path)
     fmt = path.suffix.lstrip(".").lower()
     if fmt not in FORMATS:
         raise ValueError(f"cannot draw to `{path.name}`: the ending must be one of "
                          f"{', '.join('.' + f for f in FORMATS)}")
-    dot = to_dot(spec_or_graph, depth, rankdir, show, errors)
+    dot = to_dot(spec_or_graph, depth, rankdir, show, errors, stats)
     if fmt == "dot":
-        path.write_text(dot.source)
-        return path
+        return atomic_write(path, dot.source)
     if fmt == "png":
         dot.graph_attr["dpi"] = str(PNG_DPI)
     try:
         data = dot.pipe(format=fmt)
     except graphviz.ExecutableNotFound:
-        fallback = path.with_suffix(".dot")
-        fallback.write_text(dot.source)
+        fallback = atomic_write(path.with_suffix(".dot"), dot.source)
         raise GraphvizMissing(f"cannot write {path}: the `dot` program is missing; wrote {fallback} "
                               f"instead — {INSTALL_HINT}") from None
-    path.write_bytes(data)
-    return path
+    return atomic_write(path, data)
 
 
 def to_dot(spec_or_graph: Spec | Graph, depth: int | None = None, rankdir: str = "TB",
-           show: Iterable[str] = ("params",), errors: Iterable[SpecError] | None = None) -> graphviz.Digraph:
+           show: Iterable[str] = ("params",), errors: Iterable[SpecError] | None = None,
+           stats: Iterable[LayerStats] | None = None) -> graphviz.Digraph:
     """The diagram as a graphviz Digraph (see `draw`)."""
     graph = spec_or_graph if isinstance(spec_or_graph, Graph) else build_graph(spec_or_graph, strict=False)
     show = tuple(show)
@@ -93,7 +96,8 @@ def to_dot(spec_or_graph: Spec | Graph, depth: int | None = None, rankdir: str =
         raise ValueError(f"cannot show {', '.join(unknown)}; choose from {', '.join(SHOW)}")
     if depth is not None and depth < 0:
         raise ValueError(f"depth must be 0 or more, got {depth}")
-    view = _View(graph, list(graph.errors if errors is None else errors))
+    view = _View(graph, list(graph.errors if errors is None else errors),
+                 {s.name: s for s in (layer_stats(graph) if stats is None else stats)})
     view.collapse(_auto_depth(view) if depth is None else depth)
     return _Emitter(view, rankdir, show).digraph()
 
@@ -107,17 +111,22 @@ class _View:
 
     graph: Graph
     errors: list[SpecError]
-    stats: dict[str, LayerStats] = field(init=False)
+    stats: dict[str, LayerStats]  # layer name -> its costs (layers whose shapes are known)
     chains: dict[str, list[str]] = field(init=False)  # item -> its scopes, outermost first
+    scope_members: dict[str, list[str]] = field(init=False)  # scope -> the items inside it, at any depth
     failing: dict[str, list[SpecError]] = field(init=False)  # item -> the errors it caused
     loose: list[SpecError] = field(init=False)  # errors no drawn item explains
     keep: set[str] = field(init=False)  # scopes holding a failing item: never collapsed
     rep: dict[str, str] = field(init=False)  # item -> the drawn node standing for it
+    _crossings: dict[str, tuple[list, list]] | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         graph = self.graph
-        self.stats = {s.name: s for s in layer_stats(graph)}
         self.chains = {name: _chain(graph, name) for name in [*graph.inputs, *graph.nodes, *graph.invalid]}
+        self.scope_members = {}
+        for name, chain in self.chains.items():
+            for scope in chain:
+                self.scope_members.setdefault(scope, []).append(name)
         self.failing, self.loose = {}, []
         for err in self.errors:
             culprit = next((n for n in self.chains if self._fails(n) and _within(err.path, self.path(n))), None)
@@ -150,7 +159,29 @@ class _View:
         return list(dict.fromkeys(self.rep.values()))
 
     def members(self, scope: str) -> list[str]:
-        return [name for name, chain in self.chains.items() if scope in chain]
+        return self.scope_members.get(scope, [])
+
+    def crossing(self, scope: str, into: bool) -> list:
+        """Shapes of the edges entering (or leaving) a scope, and of outputs inside it; every scope's
+        are found in one pass over the edges, on first use."""
+        if self._crossings is None:
+            enter: dict[str, dict] = {}
+            leave: dict[str, dict] = {}
+            for u, v, _, shape in self.edges():
+                tail, head = self.chains.get(u, []), self.chains.get(v, [])
+                shared = 0  # chains are paths down the scope tree: they differ after a common prefix
+                while shared < min(len(tail), len(head)) and tail[shared] == head[shared]:
+                    shared += 1
+                for s in head[shared:]:
+                    enter.setdefault(s, {})[shape] = None
+                for s in tail[shared:]:
+                    leave.setdefault(s, {})[shape] = None
+            for node in self.graph.outputs.values():
+                for s in self.chains.get(node, []):
+                    leave.setdefault(s, {})[self.graph.shape_of(node)] = None
+            self._crossings = {s: (list(enter.get(s, ())), list(leave.get(s, ()))) for s in self.graph.scopes}
+        into_shapes, out_shapes = self._crossings.get(scope, ([], []))
+        return into_shapes if into else out_shapes
 
     def parent(self, item: str) -> str | None:
         """The scope a drawn item sits in (None: top level)."""
@@ -229,30 +260,32 @@ class _Emitter:
                     ranksep="0.3", labelloc="b", labeljust="l", newrank="true", bgcolor="white")
 
     def _tree(self) -> dict[str | None, list[str]]:
-        """Drawn items (nodes and open scopes) by the scope holding them."""
-        tree: dict[str | None, list[str]] = {}
+        """Drawn items (nodes and open scopes) by the scope holding them, each once."""
+        tree: dict[str | None, dict[str, None]] = {}  # ordered sets
         for item in self.view.visible():
             parent = self.view.parent(item)
-            tree.setdefault(parent, []).append(item)
+            tree.setdefault(parent, {})[item] = None
             while parent is not None:
                 grand = self.graph.scopes[parent].parent
-                siblings = tree.setdefault(grand, [])
+                siblings = tree.setdefault(grand, {})
                 if parent in siblings:
                     break
-                siblings.append(parent)
+                siblings[parent] = None
                 parent = grand
-        return tree
+        return {scope: list(items) for scope, items in tree.items()}
 
     def _emit_scope(self, dot: graphviz.Digraph, scope: str | None, tree: dict, level: int) -> None:
         for item in tree.get(scope, []):
-            if item in tree:  # an open scope: a cluster
-                with dot.subgraph(name=f"cluster_{item}") as sub:
-                    sub.attr(label=self._cluster_label(item), style="rounded,filled", color="#c8c8c4",
-                             fillcolor=CLUSTER_FILLS[level % 2], penwidth="0.6", fontsize="9",
-                             fontcolor=MUTED, labeljust="l", labelloc="t", margin="10")
-                    self._emit_scope(sub, item, tree, level + 1)
-            if item in self.view.chains or item not in tree:
+            if item not in tree:
                 self._node(dot, item, scope)
+                continue
+            with dot.subgraph(name=f"cluster_{item}") as sub:  # an open scope: a cluster
+                sub.attr(label=self._cluster_label(item), style="rounded,filled", color="#c8c8c4",
+                         fillcolor=CLUSTER_FILLS[level % 2], penwidth="0.6", fontsize="9",
+                         fontcolor=MUTED, labeljust="l", labelloc="t", margin="10")
+                self._emit_scope(sub, item, tree, level + 1)
+                if item in self.view.chains:  # also an item that failed (a block whose `output:` names
+                    self._node(sub, item, scope)  # nothing): drawn once, inside its cluster
 
     # ---- nodes
 
@@ -355,17 +388,8 @@ class _Emitter:
 
     # ---- edges
 
-    def _crossing(self, scope: str, into: bool) -> list:
-        """Shapes of the edges entering (or leaving) a scope, and of outputs inside it."""
-        inside = set(self.view.members(scope))
-        shapes = [shape for u, v, _, shape in self.view.edges()
-                  if (v in inside and u not in inside if into else u in inside and v not in inside)]
-        if not into:
-            shapes += [self.graph.shape_of(n) for n in self.graph.outputs.values() if n in inside]
-        return list(dict.fromkeys(shapes))
-
     def _shapes(self, scope: str, into: bool) -> str:
-        return ", ".join(_shape_label(s) for s in self._crossing(scope, into)) or "—"
+        return ", ".join(_shape_label(s) for s in self.view.crossing(scope, into)) or "—"
 
     def _edges(self, dot: graphviz.Digraph) -> None:
         seen = set()

@@ -6,14 +6,21 @@ Schemes: `default` (torch's own initialization, untouched), `kaiming_normal`,
 `kaiming_uniform`, `xavier_normal`, `xavier_uniform`, `zeros`, `ones`, and
 `{normal: {std: 0.02}}` (mean 0).
 
-The rule, for each parameter of a layer whose scheme is not `default`:
-- a bias (a name containing `bias`: `bias`, `bias_ih_l0`, `in_proj_bias`) is zeroed;
+The rule, for each parameter of a layer whose scheme is not `default`, read from
+torch's own name of the parameter within its module (never from the spec's layer
+names) and the layer's catalog family:
+- every parameter of a `norm`-family layer (batchnorm, layernorm, groupnorm, ...)
+  keeps torch's initialization, whatever its shape (a `layernorm: [4, 4]` scale is
+  2-d and stays ones);
+- a bias (torch's attribute name contains `bias`: `bias`, `bias_ih_l0`,
+  `in_proj_bias`) is zeroed;
 - a weight with two or more dims (conv, linear, embedding, recurrent and attention
-  weights; class tokens and position tables) gets `torch.nn.init.<scheme>_` with
-  torch's default arguments (`std` for `normal`);
-- a 1-d weight (a norm's scale) keeps torch's initialization.
+  weights) and a bare tensor (class tokens, position tables, whatever their layer is
+  called) get `torch.nn.init.<scheme>_` with torch's default arguments (`std` for `normal`);
+- a 1-d weight (prelu's slopes) keeps torch's initialization.
 
-Build and generated code apply it through the same `Init.call`, in node order.
+Build and generated code apply it through the same `Init.call` (via
+`compiler.init_calls`), in node order.
 Pure Python: analysis imports this module, so it never imports torch.
 """
 
@@ -36,11 +43,16 @@ class Init:
     scheme: str  # one of SCHEMES, or "normal"
     std: float | None = None  # for "normal"
 
-    def call(self, param: str, ndim: int) -> tuple[str, dict] | None:
-        """(torch.nn.init function name, keyword args) for the parameter `param` (a dotted name), or None."""
-        if self.scheme == "default":
+    def call(self, attr: str | None, ndim: int, norm: bool = False) -> tuple[str, dict] | None:
+        """(torch.nn.init function name, keyword args) for one parameter, or None for torch's own init.
+
+        `attr`: torch's attribute name of the parameter within its module (`weight`, `bias_ih_l0`),
+        None for a bare tensor that is the layer itself; `ndim`: its dims; `norm`: whether its layer
+        is of the `norm` family.
+        """
+        if self.scheme == "default" or norm:
             return None
-        if "bias" in param.rsplit(".", 1)[-1]:
+        if attr is not None and "bias" in attr:
             return "zeros_", {}
         if ndim < 2:
             return None

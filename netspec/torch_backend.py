@@ -10,11 +10,11 @@ from .layers.base import Call
 def instantiate(call: Call, device=None, dtype=None) -> torch.nn.Module | torch.nn.Parameter:
     """`torch.nn.<cls>(*args, **kwargs)`; `cls` always comes from the catalog, never from a spec.
 
-    `Call("Parameter", (d0, d1, ...))` is a bare learnable tensor of that shape
-    (a class token, a position embedding), zero-initialized.
+    `Call.parameter(shape)` is a bare learnable tensor of that shape (a class token, a position
+    embedding), zero-initialized.
     """
-    if call.cls == "Parameter":
-        return torch.nn.Parameter(torch.zeros(*call.args, device=device, dtype=dtype))
+    if call.is_parameter:
+        return torch.nn.Parameter(torch.zeros(*call.shape, device=device, dtype=dtype))
     with torch.device(device or "cpu"):  # parameter-free modules take no device argument
         module = getattr(torch.nn, call.cls)(*call.args, **call.kwargs)
     return module.to(dtype) if dtype is not None else module

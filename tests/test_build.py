@@ -209,6 +209,29 @@ def test_init_rule_weights_biases_and_norms():
     assert torch.equal(p["1.weight"], torch.ones(8))  # a norm's scale keeps torch's init
 
 
+def test_init_leaves_norm_layers_to_torch_and_reads_torch_parameter_names():
+    """A 2-d layernorm scale keeps torch's ones; a bare tensor whose layer is named `bias_*` is no bias."""
+    text = """
+name: m
+input: [4, 4]
+init: ones
+layers:
+  - layernorm: [4, 4]
+    name: norm
+  - class_token:
+    name: bias_tok
+  - linear: 4
+    name: fc
+"""
+    p = weights(build(spec_of(text)))
+    assert torch.equal(p["norm.weight"], torch.ones(4, 4)) and torch.equal(p["norm.bias"], torch.zeros(4, 4))
+    assert torch.equal(p["bias_tok"], torch.ones(1, 1, 4))  # a class token, whatever its layer's name
+    assert torch.equal(p["fc.weight"], torch.ones(4, 4)) and torch.equal(p["fc.bias"], torch.zeros(4))
+    p = weights(build(spec_of(text.replace("init: ones", "init: xavier_normal"))))
+    assert torch.equal(p["norm.weight"], torch.ones(4, 4))  # a norm's scale, though 2-d: torch's ones
+    assert p["bias_tok"].abs().sum() > 0 and p["fc.weight"].abs().sum() > 0
+
+
 def test_init_nearest_wins_layer_over_group_over_spec():
     text = CNN.replace("        name: f\n", "        name: f\n        init: ones\n") \
               .replace("  - name: res\n", "  - name: res\n    init: xavier_uniform\n") + "init: zeros\n"
@@ -269,6 +292,15 @@ def test_parameters_too_large_for_memory_fail_before_allocating():
     assert build(huge, device="meta").get_submodule("0").weight.shape == (1000000, 1000000)
 
 
+def test_build_does_not_check_expect_on_any_device():
+    """`expect:` is validate's business: build succeeds alike on cpu and meta when it is wrong."""
+    spec = spec_of(MLP + "expect: {params: 1}\n")
+    with pytest.raises(netspec.SpecErrors, match="expected params 1"):
+        netspec.analyze(spec)
+    for device in ("cpu", "meta"):
+        assert counts(build(spec, device=device))[0] == netspec.analyze(spec_of(MLP)).total_params
+
+
 def test_cuda_memory_is_checked_on_the_cuda_device(monkeypatch):
     monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device: (100, 2048))
     with pytest.raises(netspec.SpecError, match="cuda has 0.00 GiB available"):
@@ -288,14 +320,13 @@ def test_cuda_build_and_to_match_cpu():
     assert torch.allclose(cpu.to("cuda")(x.cuda()).cpu(), cuda(x.cuda()).cpu())
 
 
-def test_validation_rejects_every_name_a_module_or_generated_code_cannot_hold():
-    from netspec.compiler import RESERVED
+def test_validation_rejects_every_name_a_module_cannot_hold():
     from netspec.spec import TAKEN_NAMES
 
     empty = torch.fx.Graph()
     empty.output(None)
     module_names = {n for n in dir(torch.fx.GraphModule(torch.nn.Module(), empty)) if not n.startswith("_")}
-    assert module_names | RESERVED <= TAKEN_NAMES
+    assert module_names <= TAKEN_NAMES  # generated code's names: tests/test_codegen.py
 
 
 # ---- torch.compile, channels_last, autocast --------------------------------------------------------

@@ -80,3 +80,69 @@ def test_symbolic_dims_are_unknown_until_bound():
     assert json.loads(run.stdout)["macs"] is None
     run = netspec("summary", "specs/rnn_charlm.yaml", "--json", "--dim", "T=32")
     assert json.loads(run.stdout)["macs"] > 0
+
+
+GOOD = """name: good
+input: [4]
+layers:
+  - linear: 2
+"""
+
+
+@pytest.mark.parametrize("text, code", [(GOOD, 0), (BAD, 1), (GOOD + "expect: {params: 1}\n", 1)])
+def test_validate_draw_loads_expands_and_costs_the_spec_once(text, code, tmp_path, monkeypatch, capsys):
+    from importlib import import_module
+
+    from netspec.cli import main
+
+    analysis, draw, graph, spec = (import_module(f"netspec.{m}") for m in ("analysis", "draw", "graph", "spec"))
+
+    calls = {"parse": 0, "expand": 0, "layer_stats": 0}
+
+    def counting(owner, attr, key):
+        real = getattr(owner, attr)
+
+        def wrapper(*args, **kwargs):
+            calls[key] += 1
+            return real(*args, **kwargs)
+        monkeypatch.setattr(owner, attr, wrapper)
+
+    counting(spec, "parse", "parse")
+    counting(graph._Expander, "run", "expand")
+    counting(analysis, "layer_stats", "layer_stats")
+    monkeypatch.setattr(draw, "layer_stats", analysis.layer_stats)
+    (tmp_path / "net.yaml").write_text(text)
+    out = tmp_path / "net.dot"
+    assert main(["validate", str(tmp_path / "net.yaml"), "--draw", str(out)]) == code
+    assert calls == {"parse": 1, "expand": 1, "layer_stats": 1}
+    assert out.read_text().startswith("digraph")
+    err = capsys.readouterr().err
+    assert ("error:" in err) == bool(code) and "Traceback" not in err
+
+
+def test_validate_draw_of_a_file_that_does_not_parse_draws_nothing(tmp_path, capsys):
+    from netspec.cli import main
+
+    (tmp_path / "net.yaml").write_text("name: [\n")
+    assert main(["validate", str(tmp_path / "net.yaml"), "--draw", str(tmp_path / "net.dot")]) == 1
+    err = capsys.readouterr().err
+    assert "error:" in err and "no diagram" in err and not (tmp_path / "net.dot").exists()
+
+
+def test_compile_replaces_its_output_atomically(tmp_path, monkeypatch, capsys):
+    import os
+
+    from netspec.cli import main
+
+    out = tmp_path / "model.py"
+    out.write_text("old")
+
+    def crash(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", crash)
+    assert main(["compile", "specs/mlp_digits.yaml", "-o", str(out)]) == 3
+    assert out.read_text() == "old" and os.listdir(tmp_path) == ["model.py"]
+    monkeypatch.undo()
+    assert main(["compile", "specs/mlp_digits.yaml", "-o", str(out)]) == 0
+    assert "class MlpDigits(nn.Module):" in out.read_text()

@@ -179,3 +179,62 @@ def test_cli_compile_writes_the_file_and_reports_errors(tmp_path):
     assert run.returncode == 1
     assert f"{bad}:5:11: error:" in run.stderr and "Traceback" not in run.stderr
     assert not (tmp_path / "x.py").exists()
+
+
+def test_the_chain_variable_never_overwrites_an_input():
+    spec = netspec.loads("""
+name: two
+inputs:
+  x: [4]
+  h: [4]
+layers:
+  - linear: 4
+    from: x
+    name: a
+  - add: [a, h]
+  - linear: 4
+""")
+    source = generate(spec)
+    forward = source.split("def forward(")[1]
+    assert "\n        x = " not in forward and "\n        h = " not in forward
+    namespace: dict = {}
+    exec(compile(source, "two.py", "exec"), namespace)
+    check_equivalent(spec, namespace["Two"])
+
+
+def test_generated_code_refers_only_to_globals_no_name_can_take():
+    """`forward`'s free names (torch, getattr, float, ...) are TAKEN_NAMES: no input, layer or variable
+    shadows them."""
+    from netspec.spec import TAKEN_NAMES
+
+    free = set()
+    for path in SPECS:
+        tree = ast.parse(generate(load_valid(path)[0]))
+        forward = next(n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == "forward")
+        body = [n for stmt in forward.body for n in ast.walk(stmt) if isinstance(n, ast.Name)]
+        bound = {a.arg for a in forward.args.args} | {n.id for n in body if isinstance(n.ctx, ast.Store)}
+        free |= {n.id for n in body if n.id not in bound}
+    assert {"torch", "getattr"} <= free
+    assert free <= TAKEN_NAMES
+
+
+def test_the_init_rule_is_the_same_in_the_generated_file():
+    """A 2-d norm scale keeps torch's ones and a class token named `bias_*` is no bias, as in build."""
+    spec = netspec.loads("""
+name: tokens
+input: [4, 4]
+init: xavier_normal
+layers:
+  - layernorm: [4, 4]
+    name: norm
+  - class_token:
+    name: bias_tok
+  - linear: 4
+    name: fc
+""")
+    source = generate(spec)
+    assert "self.norm.weight" not in source and "nn.init.zeros_(self.norm.bias)" not in source
+    assert "nn.init.xavier_normal_(self.bias_tok)" in source and "nn.init.zeros_(self.fc.bias)" in source
+    namespace: dict = {}
+    exec(compile(source, "tokens.py", "exec"), namespace)
+    check_equivalent(spec, namespace["Tokens"])

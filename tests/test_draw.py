@@ -125,6 +125,24 @@ def test_default_depth_expands_small_graphs_and_fits_the_node_budget():
     assert '"stage.29" [label=<' in source and "stage.29.conv" not in source  # blocks collapsed
 
 
+def test_collapsing_many_scopes_scans_the_edges_once(monkeypatch):
+    """A 1000-copy repeat drawn one node per copy: each copy's flow is right, and the edges are read
+    once for all the collapsed nodes (not once per node: that was quadratic)."""
+    from netspec.draw import _View
+
+    calls = []
+    edges = _View.edges
+    monkeypatch.setattr(_View, "edges", lambda self: calls.append(1) or edges(self))
+    graph = netspec.build_graph(netspec.loads(RESIDUAL.replace("repeat: 3", "repeat: 1000")))
+    source = to_dot(graph, depth=1).source
+    nodes = [line for line in source.splitlines() if "[label=<" in line]
+    assert len(nodes) == 1000 + 4  # input, the copies, flatten, fc, output
+    copies = [line for line in nodes if line.lstrip().startswith('"stage.')]
+    assert len(copies) == 1000 and all("8×16×16 → 8×16×16" in line and "584 params" in line for line in copies)
+    assert len(calls) <= 2  # the crossing shapes of every scope in one pass, then the drawn edges
+    assert '"stage.0" -> "stage.1"' in source and '"stage.999" -> 1' in source
+
+
 @needs_dot
 def test_skip_connections_are_dashed_and_coloured(tmp_path):
     svg = render_svg(netspec.loads(RESIDUAL), tmp_path, depth=9)
@@ -167,6 +185,38 @@ def test_dot_source_quotes_dotted_names_and_needs_no_program(tmp_path, monkeypat
         draw(netspec.loads(RESIDUAL), tmp_path / "other.svg")
     assert (tmp_path / "other.dot").read_text().startswith("digraph tiny_res")
     assert not (tmp_path / "other.svg").exists()
+
+
+def disk_full(src, dst):
+    raise OSError("disk full")
+
+
+@pytest.mark.parametrize("suffix", [".dot", ".svg", ".pdf"])
+def test_a_failed_write_leaves_the_old_drawing_and_no_stray_files(tmp_path, monkeypatch, suffix):
+    import os
+
+    if suffix != ".dot" and shutil.which("dot") is None:
+        pytest.skip("the `dot` program is not installed")
+    path = tmp_path / f"net{suffix}"
+    path.write_text("old")
+    monkeypatch.setattr(os, "replace", disk_full)
+    with pytest.raises(OSError, match="disk full"):
+        draw(netspec.loads(RESIDUAL), path)
+    assert path.read_text() == "old" and os.listdir(tmp_path) == [path.name]
+    monkeypatch.undo()
+    assert draw(netspec.loads(RESIDUAL), path) == path and path.read_bytes() != b"old"
+    assert os.listdir(tmp_path) == [path.name]
+
+
+def test_the_dot_fallback_is_written_atomically(tmp_path, monkeypatch):
+    import os
+
+    monkeypatch.setenv("PATH", str(tmp_path / "bin"))  # no `dot` here
+    (tmp_path / "net.dot").write_text("old")
+    monkeypatch.setattr(os, "replace", disk_full)
+    with pytest.raises(OSError, match="disk full"):
+        draw(netspec.loads(RESIDUAL), tmp_path / "net.svg")
+    assert (tmp_path / "net.dot").read_text() == "old" and os.listdir(tmp_path) == ["net.dot"]
 
 
 def test_bad_arguments_are_refused(tmp_path):
@@ -216,6 +266,40 @@ def test_a_failing_block_stays_open_when_its_neighbours_collapse():
     lines = {line.split(" [label=<")[0].strip(): line for line in to_dot(graph).source.splitlines()}
     assert ERROR in lines['"stage.3.conv"']
     assert '"stage.2"' in lines and '"stage.4"' in lines and '"stage.4.conv"' not in lines  # neighbours collapsed
+
+
+BAD_BLOCK_OUTPUT = """
+name: no_output
+input: [8]
+blocks:
+  b:
+    output: nope
+    layers:
+      - linear: 8
+        name: fc
+layers:
+  - b: {}
+    name: blk
+  - linear: 4
+    name: head
+"""
+
+
+@pytest.mark.parametrize("depth", [None, 0, 1, 5])
+def test_a_block_whose_output_names_nothing_is_drawn_once(depth):
+    """`blk` is both a scope (its layers expanded) and an invalid item (no output): one cluster holding
+    its layers and the failed item, or, collapsed, one node, never two of either."""
+    graph = netspec.build_graph(netspec.loads(BAD_BLOCK_OUTPUT), strict=False)
+    assert "blk" in graph.invalid and "blk" in graph.scopes
+    lines = [line.strip() for line in to_dot(graph, depth=depth).source.splitlines()]
+    assert sum(line.startswith("blk [label=<") for line in lines) == 1
+    clusters = sum(line.startswith("subgraph cluster_blk") for line in lines)
+    assert clusters == (0 if depth == 0 else 1)
+    assert sum(line.startswith('"blk.fc" [label=<') for line in lines) == clusters
+    if clusters:  # the failed item sits inside its block's cluster
+        inside = lines[lines.index("subgraph cluster_blk {"):]
+        inside = inside[:inside.index("}")]
+        assert any(line.startswith("blk [label=<") for line in inside)
 
 
 @needs_dot
