@@ -120,6 +120,12 @@ class Analysis:
         return _sum_known(s.activations for s in self.layers)
 
     @property
+    def activation_bytes(self) -> int | None:
+        """Forward activation memory per sample (float32)."""
+        acts = self.activation_elements
+        return None if acts is None else acts * BYTES
+
+    @property
     def param_bytes(self) -> int:
         return self.total_params * BYTES
 
@@ -152,8 +158,7 @@ class Analysis:
             "macs": self.macs,
             "flops": self.flops,
             "param_bytes": self.param_bytes,
-            "activation_bytes_per_sample": None if self.activation_elements is None
-            else self.activation_elements * BYTES,
+            "activation_bytes_per_sample": self.activation_bytes,
             "layers": [s.to_json() for s in self.layers],
         }
         if batch is not None:

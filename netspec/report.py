@@ -71,7 +71,7 @@ def _totals(result: Analysis, batch: int | None, optimizer: str) -> list[str]:
         f"MACs          {_int(result.macs)} ({human(result.macs)})   conv + linear + matmul + recurrent",
         f"FLOPs         {_int(result.flops)} ({human(result.flops)})   2·MACs + element-wise work",
         f"param memory  {_bytes(result.param_bytes)} (float32)",
-        f"activations   {_bytes(_times(result.activation_elements, 4))} per sample (forward, float32)",
+        f"activations   {_bytes(result.activation_bytes)} per sample (forward, float32)",
     ]
     if batch is not None:
         mem = result.training_memory(batch, optimizer)
@@ -83,10 +83,6 @@ def _totals(result: Analysis, batch: int | None, optimizer: str) -> list[str]:
 
 def _int(n: int | None) -> str:
     return "?" if n is None else f"{n:,}"
-
-
-def _times(n: int | None, k: int) -> int | None:
-    return None if n is None else n * k
 
 
 def markdown(result: Analysis, batch: int | None = None, optimizer: str = "adam") -> str:

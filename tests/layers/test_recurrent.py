@@ -6,9 +6,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from netspec.layers import GLOBAL, REGISTRY, ShapeError, SymbolicSize
+from netspec.layers import GLOBAL, REGISTRY, SymbolicSize
 from netspec.torch_backend import instantiate
-from tests.layers.harness import check, refuses_or_counts
+from tests.layers.harness import check, refuses_or_counts, rejects
 
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 
@@ -119,33 +119,16 @@ def test_labels():
         {"hidden": 16, "nonlinearity": "relu"})) == "rnn 16 relu"
 
 
-def test_checks_stated_input_size():
-    entry = REGISTRY["lstm"]
-    with pytest.raises(ShapeError, match="input_size is 7 but the input has 8 features") as info:
-        entry.infer(entry.Args.model_validate({"hidden": 4, "input_size": 7}), [(10, 8)])
-    assert info.value.arg == "input_size"
-    assert "inferred" in info.value.hint
-
-
-def test_dropout_on_a_single_layer_is_an_error():
-    entry = REGISTRY["gru"]
-    with pytest.raises(ShapeError, match="dropout 0.2 has no effect with num_layers 1") as info:
-        entry.infer(entry.Args.model_validate({"hidden": 4, "dropout": 0.2}), [(10, 8)])
-    assert info.value.arg == "dropout"
-    assert "num_layers > 1" in info.value.hint
-
-
-def test_rejects_an_image():
-    entry = REGISTRY["rnn"]
-    with pytest.raises(ShapeError, match=r"rnn needs a sequence \[T, features\], got 3×8×8") as info:
-        entry.infer(entry.Args.model_validate({"hidden": 4}), [(3, 8, 8)])
-    assert "flatten" in info.value.hint
-
-
-def test_rejects_symbolic_features():
-    entry = REGISTRY["lstm"]
-    with pytest.raises(ShapeError, match="needs a known feature dim, got symbolic `F`"):
-        entry.infer(entry.Args.model_validate({"hidden": 4}), [(10, "F")])
+@pytest.mark.parametrize("op, args, shape, message, arg, hint", [
+    ("lstm", {"hidden": 4, "input_size": 7}, (10, 8), "input_size is 7 but the input has 8 features",
+     "input_size", "inferred"),
+    ("gru", {"hidden": 4, "dropout": 0.2}, (10, 8), "dropout 0.2 has no effect with num_layers 1", "dropout",
+     "num_layers > 1"),
+    ("rnn", {"hidden": 4}, (3, 8, 8), "rnn needs a sequence [T, features], got 3×8×8", None, "flatten"),
+    ("lstm", {"hidden": 4}, (10, "F"), "needs a known feature dim, got symbolic `F`", None, None),
+])
+def test_recurrent_rejects(op, args, shape, message, arg, hint):
+    rejects(op, args, shape, message, arg, hint)
 
 
 @pytest.mark.parametrize("op, args", [
