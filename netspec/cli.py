@@ -76,7 +76,7 @@ def cmd_validate(args) -> int:
             result = _validate_and_draw(path, args)
         else:
             try:
-                result = analyze(load(path), _parse_dims(args.dim))
+                result = _checked(load(path), analyze, _parse_dims(args.dim))
             except (SpecError, SpecErrors) as exc:
                 _print_errors(exc)
                 result = None
@@ -86,6 +86,28 @@ def cmd_validate(args) -> int:
             print(f"{path}: ok ({result.name}: {result.total_params:,} params, "
                   f"{len(result.layers)} layers)")
     return EXIT_INVALID if failed else EXIT_OK
+
+
+def _checked(spec, analyze, dims):
+    """`analyze(spec, dims)`, then the `train:` section against it; every error of both raised together."""
+    errors = []
+    try:
+        result = analyze(spec, dims)
+    except (SpecError, SpecErrors) as exc:
+        errors += exc.errors if isinstance(exc, SpecErrors) else [exc]
+        result = None
+    if spec.model.train is not None:
+        from .train.config import check_train, parse_train
+
+        try:
+            config = parse_train(spec)
+            if result is not None:
+                check_train(config, result, spec)
+        except (SpecError, SpecErrors) as exc:
+            errors += exc.errors if isinstance(exc, SpecErrors) else [exc]
+    if errors:
+        raise SpecErrors(errors)
+    return result
 
 
 def _validate_and_draw(path: str, args):
@@ -113,7 +135,7 @@ def _validate_and_draw(path: str, args):
     result = Analysis(graph.name, graph, {k: tuple(v.shape) for k, v in graph.inputs.items()},
                       {k: graph.shape_of(v) for k, v in graph.outputs.items()}, stats)  # as `analyze` makes it
     try:
-        check_expect(result, dims)
+        _checked(spec, lambda spec, dims: check_expect(result, dims) or result, dims)
     except (SpecError, SpecErrors) as exc:
         _draw_failed(graph, exc, stats, args)
         return None
@@ -176,6 +198,41 @@ def cmd_compile(args) -> int:
     return EXIT_OK
 
 
+def cmd_train(args) -> int:
+    from .train.checkpoint import CheckpointError
+    from .train.data import DataError
+    from .train.loop import Diverged
+    from .train.run import RunFolderError
+    from .train.session import train
+
+    try:
+        train(args.spec, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, device=args.device,
+              seed=args.seed, out=args.out, resume=args.resume, overrides=_parse_sets(args.set))
+    except Diverged as exc:
+        print(f"netspec: error: {exc}", file=sys.stderr)
+        if exc.checkpoint:
+            print(f"  note: the last good checkpoint is {exc.checkpoint}", file=sys.stderr)
+        print("  hint: lower the learning rate (--lr), or clip gradients (train.clip_grad_norm: 1.0)", file=sys.stderr)
+        return EXIT_INVALID
+    except (DataError, CheckpointError, RunFolderError) as exc:
+        print(f"netspec: error: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    return EXIT_OK
+
+
+def _parse_sets(pairs: list[str] | None) -> dict:
+    """`--set optimizer.adam.lr=0.01` pairs as overrides; values read as YAML scalars (numbers, booleans)."""
+    import yaml
+
+    out = {}
+    for pair in pairs or []:
+        key, eq, value = pair.partition("=")
+        if not eq or not key:
+            raise UsageError(f"--set takes KEY=VALUE (a dotted key under train:), got `{pair}`")
+        out[key] = yaml.safe_load(value) if value else None
+    return out
+
+
 def cmd_ops(args) -> int:
     from .layers import REGISTRY
 
@@ -231,9 +288,33 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, metavar="FILE.py")
     p.set_defaults(run=cmd_compile)
 
+    p = sub.add_parser("train", help="train the spec as its train: section says, into a run folder")
+    p.add_argument("spec", metavar="SPEC")
+    p.add_argument("--epochs", type=_positive, metavar="N", help="override train.epochs")
+    p.add_argument("--batch-size", type=_positive, metavar="N", help="override train.batch_size")
+    p.add_argument("--lr", type=_positive_float, metavar="LR", help="override the optimizer's learning rate")
+    p.add_argument("--device", metavar="DEVICE", help="cpu, cuda, cuda:N or auto (override train.device)")
+    p.add_argument("--seed", type=int, metavar="N", help="override train.seed")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override any train: key by its dotted path, e.g. optimizer.adam.weight_decay=0.01")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--out", metavar="DIR", help="the run folder (default runs/<spec>-<timestamp>)")
+    where.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last.pt, exactly")
+    p.set_defaults(run=cmd_train)
+
     p = sub.add_parser("ops", help="list the layer types")
     p.set_defaults(run=cmd_ops)
     return parser
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got `{text}`")
+    return value
 
 
 def _positive(text: str) -> int:

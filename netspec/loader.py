@@ -13,6 +13,7 @@ value (a list, a scalar) in the deriving file replaces the base's value whole;
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -77,6 +78,7 @@ def _mark(file: str, node: yaml.Node) -> Mark:
 _PLAIN_TAGS = {f"tag:yaml.org,2002:{t}" for t in ("map", "seq", "str", "int", "float", "bool", "null")}
 MAX_NODES = 250_000  # YAML values in one file (a 10,000-layer chain has about 40,000): stops alias bombs
 MAX_NUMBER = 2**63  # no tensor dim or count is larger
+_EXPONENT = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$")  # 1e-3, 5E4: floats without a dot
 
 
 class _Converter:
@@ -125,6 +127,8 @@ class _Converter:
 
     def scalar(self, node: yaml.Node, path: PathT, mark: Mark) -> Any:
         value = self.loader.construct_object(node, deep=True)
+        if isinstance(value, str) and not node.style and _EXPONENT.match(value):
+            value = float(value)  # YAML 1.1 reads a plain `1e-3` as text; YAML 1.2 and people read a number
         if isinstance(value, float) and not math.isfinite(value):
             raise SpecError(f"`{node.value}` is not a finite number", path, mark)
         if isinstance(value, (int, float)) and abs(value) > MAX_NUMBER:

@@ -1,0 +1,174 @@
+"""The training loop: epochs of optimizer steps, evaluation, early stopping and checkpoints.
+
+`Trainer(setup).fit()` is the whole loop; everything it uses (the module, the
+splits, the optimizer, the schedule, the loss terms, the run folder) is made in
+`netspec.train.session`. One optimizer step is `accumulate_grad_batches` micro-batches,
+each loss weighted by its share of the step's samples, so 2 micro-batches of 32
+update exactly like one batch of 64. Metrics are averaged over samples.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from .config import LossTerm
+from .optim import mode_for
+
+
+class Diverged(Exception):
+    """The loss became NaN or infinite."""
+
+    def __init__(self, epoch: int, step: int, terms: dict[str, float], checkpoint: str | None):
+        self.epoch, self.step, self.terms, self.checkpoint = epoch, step, terms, checkpoint
+        values = ", ".join(f"{k} {v:g}" for k, v in terms.items())
+        super().__init__(f"the loss is not finite at epoch {epoch + 1}, step {step} ({values})")
+
+
+@dataclass
+class Objective:
+    """The weighted loss terms, each bound to the network outputs it reads."""
+
+    terms: list[LossTerm]
+    outputs: list[tuple[str, ...]]  # per term: the output names it reads
+
+    def __call__(self, outs: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]):
+        """(total, {term name: value}) for one batch; values are 0-dim tensors."""
+        values = {}
+        for term, names in zip(self.terms, self.outputs):
+            target = batch[term.target] if term.target is not None else None
+            values[term.name] = term.choice.entry.compute(term.choice.args, [outs[n] for n in names], target)
+        total = sum(term.weight * values[term.name] for term in self.terms)
+        return total, values
+
+
+@dataclass
+class Metrics:
+    """Sample-weighted sums of an epoch's loss terms and accuracies."""
+
+    topk: list[int]
+    sums: dict[str, float] = field(default_factory=dict)
+    count: int = 0
+
+    def add(self, n: int, total, values: dict, scores: torch.Tensor | None, labels: torch.Tensor | None) -> None:
+        row = {"loss": total, **values}
+        if scores is not None:
+            ranked = scores.topk(max(self.topk), dim=1).indices
+            hits = ranked == labels.unsqueeze(1)
+            for k in self.topk:
+                row["accuracy" if k == 1 else f"top{k}"] = hits[:, :k].any(dim=1).float().mean()
+        for key, value in row.items():
+            self.sums[key] = self.sums.get(key, 0.0) + float(value.detach()) * n
+        self.count += n
+
+    def means(self, prefix: str) -> dict[str, float]:
+        return {f"{prefix}_{k}": v / max(self.count, 1) for k, v in self.sums.items()}
+
+
+class EarlyStopping:
+    """Tracks the monitored metric; says when `patience` epochs passed without an improvement of more than
+    `min_delta`, and keeps a copy of the best weights (`restore_best_weights`)."""
+
+    def __init__(self, monitor: str = "val_loss", mode: str | None = None, patience: int | None = None,
+                 min_delta: float = 0.0, restore_best_weights: bool = True):
+        self.monitor, self.mode = monitor, mode or mode_for(monitor)
+        self.patience, self.min_delta, self.restore = patience, min_delta, restore_best_weights
+        self.best: float | None = None
+        self.best_epoch = -1
+        self.bad = 0
+        self.best_weights: dict | None = None
+
+    def update(self, value: float, epoch: int, model: torch.nn.Module) -> bool:
+        """Record an epoch's value; True when it is the best so far."""
+        gain = (self.best - value if self.mode == "min" else value - self.best) if self.best is not None else math.inf
+        if gain > self.min_delta:
+            self.best, self.best_epoch, self.bad = value, epoch, 0
+            if self.restore:
+                self.best_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            return True
+        self.bad += 1
+        return False
+
+    @property
+    def should_stop(self) -> bool:
+        return self.patience is not None and self.bad >= self.patience
+
+    def state_dict(self) -> dict:
+        return {"best": self.best, "best_epoch": self.best_epoch, "bad": self.bad, "best_weights": self.best_weights}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.best, self.best_epoch, self.bad = state["best"], state["best_epoch"], state["bad"]
+        self.best_weights = state["best_weights"]
+
+
+class Trainer:
+    """Runs a prepared `Setup` (netspec.train.session): `fit()` trains, evaluates and checkpoints."""
+
+    def __init__(self, setup):
+        self.s = setup
+
+    def fit(self) -> dict[str, Any]:
+        """Train from the setup's epoch to the last; the final metrics (test included)."""
+        s = self.s
+        for epoch in range(s.epoch, s.config.args.epochs):
+            start = time.perf_counter()
+            row = {"epoch": epoch + 1, **self.train_epoch(epoch), **self.evaluate("val")}
+            row.update(step=s.step, lr=s.optimizer.param_groups[0]["lr"], seconds=time.perf_counter() - start)
+            s.run.log_epoch(row)
+            if s.schedule is not None:
+                s.schedule.after_epoch(row)
+            improved = s.stopper.update(row[s.stopper.monitor], epoch, s.model)
+            s.epoch = epoch + 1
+            s.save("last.pt")
+            if improved:
+                s.save("best.pt")
+            if s.stopper.should_stop:
+                s.run.note(f"early stopping: {s.stopper.monitor} has not improved for {s.stopper.patience} epochs "
+                           f"(best {s.stopper.best:.4g} at epoch {s.stopper.best_epoch + 1})")
+                break
+        if s.stopper.restore and s.stopper.best_weights is not None:
+            s.model.load_state_dict(s.stopper.best_weights)
+        return {**self.evaluate("train"), **self.evaluate("val"), **self.evaluate("test")}
+
+    def train_epoch(self, epoch: int) -> dict[str, float]:
+        s, args = self.s, self.s.config.args
+        s.model.train()
+        metrics = Metrics(s.topk)
+        split = s.splits.train
+        accum = args.accumulate_grad_batches
+        sizes = s.batch_sizes(len(split[next(iter(split))]))
+        s.optimizer.zero_grad(set_to_none=True)
+        for i, batch in enumerate(s.progress(s.batches(split, shuffle=True, epoch=epoch), epoch, len(sizes))):
+            group = sizes[i - i % accum: i - i % accum + accum]
+            n = sizes[i]
+            inputs = s.inputs(batch, train=True)
+            with s.autocast():
+                outs = s.forward(inputs)
+                total, values = s.objective(outs, batch)
+            if not torch.isfinite(total):
+                raise Diverged(epoch, s.step + 1, {k: float(v) for k, v in values.items()}, s.last_checkpoint)
+            s.backward(total * (n / sum(group)))
+            metrics.add(n, total.detach(), values, *s.scores(outs, batch))
+            if i % accum == accum - 1 or i == len(sizes) - 1:
+                s.optimizer_step()
+                s.run.log_step({"epoch": epoch + 1, "step": s.step, "loss": float(total),
+                                "lr": s.optimizer.param_groups[0]["lr"]})
+        return metrics.means("train")
+
+    @torch.no_grad()
+    def evaluate(self, split_name: str) -> dict[str, float]:
+        """Sample-averaged loss terms and accuracies on a split, in eval mode."""
+        s = self.s
+        s.model.eval()
+        metrics = Metrics(s.topk)
+        split = getattr(s.splits, split_name)
+        for batch in s.batches(split, shuffle=False, epoch=0):
+            with s.autocast():
+                outs = s.forward(s.inputs(batch))
+                total, values = s.objective(outs, batch)
+            metrics.add(len(next(iter(batch.values()))), total, values, *s.scores(outs, batch))
+        return metrics.means(split_name)

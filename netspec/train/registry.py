@@ -1,0 +1,125 @@
+"""Registries of training components: data sources, transforms, augmentations, losses, optimizers, schedules.
+
+Each component is one `Entry` subclass in its family's module, registered with that
+family's `Registry.register`, the way layer types are: its pydantic argument model
+(`Args`, torch's argument names), the argument a scalar short form binds to
+(`main_arg`), and its docstring, from which `docs/training.md` is generated. Modules
+holding entries import torch only inside methods, so `netspec validate` checks a
+`train:` section without torch.
+
+A choice is written like a layer: `adam`, `{adam: {lr: 0.001}}`, or `{step: 10}`
+(the main argument).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from ..errors import PathT, SpecError, did_you_mean
+from ..loader import Source
+
+
+class Args(BaseModel):
+    """Base of every component's argument model: unknown keys are errors, no silent coercion
+    (except int → float, so `lr: 1` is 1.0)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class NoArgs(Args):
+    pass
+
+
+class Entry:
+    """One registered component. Subclasses set `name`, and `Args`/`main_arg` when they take arguments."""
+
+    name: ClassVar[str]
+    Args: ClassVar[type[Args]] = NoArgs
+    main_arg: ClassVar[str | None] = None
+
+
+E = TypeVar("E", bound=Entry)
+
+
+@dataclass(frozen=True)
+class Choice(Generic[E]):
+    """A component chosen in a spec: its entry, its validated arguments and where it is written."""
+
+    entry: E
+    args: Any
+    path: PathT
+
+    @property
+    def name(self) -> str:
+        return self.entry.name
+
+
+class Registry(Generic[E]):
+    """The entries of one kind (`kind` names it in messages: "optimizer", "loss", ...)."""
+
+    def __init__(self, kind: str):
+        self.kind = kind
+        self.entries: dict[str, E] = {}
+
+    def register(self, cls: type[E]) -> type[E]:
+        """Class decorator: add an entry; a name may be registered once only."""
+        if cls.name in self.entries:
+            raise ValueError(f"{self.kind} `{cls.name}` is registered twice")
+        self.entries[cls.name] = cls()
+        return cls
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.entries
+
+    def __getitem__(self, name: str) -> E:
+        return self.entries[name]
+
+    def __iter__(self):
+        return iter(self.entries)
+
+    def parse(self, value: Any, path: PathT, source: Source) -> Choice[E]:
+        """`name`, `{name: main-arg}` or `{name: {args}}` -> a Choice; raises a located SpecError."""
+        if isinstance(value, str):
+            name, raw, at = value, {}, path
+        elif isinstance(value, dict) and len(value) == 1:
+            name, raw = next(iter(value.items()))
+            at = path + (name,)
+        else:
+            raise source.error(f"a {self.kind} is `name` or `{{name: {{args}}}}`", path,
+                               hint=f"known: {', '.join(sorted(self.entries))}")
+        if name not in self.entries:
+            raise source.error(f"unknown {self.kind} `{name}`", at if at == path else path + (name,),
+                               key=at != path, hint=did_you_mean(name, self.entries)
+                               or f"known: {', '.join(sorted(self.entries))}")
+        entry = self.entries[name]
+        if raw is None:
+            raw = {}
+        if not isinstance(raw, dict):
+            if entry.main_arg is None:
+                raise source.error(f"{self.kind} `{name}` takes no single argument", at,
+                                   hint=f"write its arguments as a mapping: `{name}: {{...}}`")
+            raw = {entry.main_arg: raw}
+        return Choice(entry, validate_args(entry.Args, raw, at, source, f"{name} argument"), at)
+
+
+def validate_args(model: type[BaseModel], raw: dict, path: PathT, source: Source, what: str) -> Any:
+    """`model(**raw)` with pydantic's errors as located SpecErrors (raised together)."""
+    from ..errors import SpecErrors
+    from ..spec import pydantic_errors
+
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        errors = pydantic_errors(exc, path, source, aliases=set(model.model_fields), what=what)
+        raise (errors[0] if len(errors) == 1 else SpecErrors(errors)) from None
+
+
+def first_line(entry: Entry) -> str:
+    """The first line of an entry's docstring."""
+    return ((type(entry).__doc__ or "").strip().splitlines() or [""])[0]
+
+
+__all__ = ["Args", "Choice", "Entry", "NoArgs", "Registry", "SpecError", "first_line", "validate_args"]

@@ -1,0 +1,253 @@
+"""`netspec.train`: a spec and its `train:` section become a run folder.
+
+`train(spec, epochs=..., lr=..., out=..., resume=...)` validates the section (located
+errors, before anything trains), loads the data, builds the module, and hands a
+`Setup` to the loop (`netspec/train/loop.py`). `Setup` holds everything a step needs
+and everything a checkpoint saves.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import random
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..analysis import analyze
+from ..errors import SpecError
+from ..spec import Spec, load
+from . import checkpoint
+from .augment import pipeline
+from .config import SAFE_TO_CHANGE, TrainConfig, check_train, input_fields, lr_override, parse_train
+from .data import DataError, batches, prepare
+from .loop import Diverged, EarlyStopping, Objective, Trainer
+from .optim import LRSchedule, param_groups
+from .run import RunDir, resolved_tree
+
+OVERRIDES = ("epochs", "batch_size", "seed", "device")  # train keys a keyword argument of `train` sets
+
+
+@dataclass
+class Run:
+    """A finished run: its folder and what `summary.json` holds."""
+
+    path: Path
+    summary: dict[str, Any]
+
+
+class ResumeError(Exception):
+    """A run that cannot be resumed (changed spec, missing checkpoint)."""
+
+
+def train(spec: Spec | str | Path, *, epochs: int | None = None, batch_size: int | None = None,
+          lr: float | None = None, device: str | None = None, seed: int | None = None,
+          out: str | Path | None = None, resume: str | Path | None = None, overrides: dict | None = None,
+          progress: bool | None = None) -> Run:
+    """Train `spec` as its `train:` section says; the run folder and its summary.
+
+    Keyword arguments override the section (`lr` sets the optimizer's); `overrides` sets any dotted key
+    (`{"optimizer.adam.weight_decay": 0.01}`). `out` names the run folder (default
+    `runs/<spec>-<timestamp>`); `resume` continues the run in that folder exactly. Raises SpecError(s)
+    for a wrong section, DataError for missing or malformed data, ResumeError, CheckpointError, and
+    Diverged when the loss becomes NaN or infinite.
+    """
+    spec = spec if isinstance(spec, Spec) else load(spec)
+    given = {k: v for k, v in zip(OVERRIDES, (epochs, batch_size, seed, device)) if v is not None}
+    if lr is not None:
+        given.update(lr_override(spec.model.train or {}, lr))
+    given.update(overrides or {})
+    config = parse_train(spec, given)
+    analysis = analyze(spec)
+    check_train(config, analysis, spec)
+    setup = Setup(spec, config, analysis, out, resume, progress)
+    try:
+        final = Trainer(setup).fit()
+    except Diverged as exc:
+        setup.run.note(f"stopped: {exc}")
+        raise
+    return Run(setup.run.path, setup.finish(final))
+
+
+class Setup:
+    """Everything one run needs: the data, the module, the optimizer and schedule, and the run folder."""
+
+    def __init__(self, spec: Spec, config: TrainConfig, analysis, out, resume, progress: bool | None):
+        args = config.args
+        self.spec, self.config, self.analysis = spec, config, analysis
+        self.device = _device(args.device)
+        _seed_everything(args.seed, args.deterministic)
+        self.started = time.perf_counter()
+        root = Path(spec.file).parent
+        self.splits = prepare(config, dict(analysis.inputs), root).to(self.device)
+        from ..compiler import build
+
+        self.model = build(spec, device=self.device)
+        self.channels_last = args.channels_last
+        if self.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.input_names = list(analysis.inputs)
+        self.fields = input_fields(config, analysis.inputs)
+        self.outputs = list(analysis.outputs)
+        self.objective = Objective(config.loss, [tuple(n or self.outputs[0] for n in t.outputs) for t in config.loss])
+        self.augment = pipeline(config.augment)
+        if self.augment is not None:
+            self.augment = self.augment.to(self.device)
+        self.optimizer = config.optimizer.entry.build(config.optimizer.args, param_groups(self.model,
+                                                                                        args.param_groups))
+        self.steps_per_epoch = math.ceil(math.ceil(self.splits.sizes()["train"] / args.batch_size)
+                                         / args.accumulate_grad_batches)
+        self.schedule = LRSchedule(config.schedule, self.optimizer, self.steps_per_epoch, args.epochs) \
+            if config.schedule is not None else None
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=args.precision == "fp16")
+        es = args.early_stopping
+        self.stopper = EarlyStopping(**es.model_dump()) if es is not None else EarlyStopping()
+        self.topk = sorted({1, *(int(m[3:]) for m in config.metrics if m.startswith("top"))}) \
+            if config.classification else []
+        self.epoch, self.step = 0, 0
+        tree = resolved_tree(spec, config.raw)
+        self.run = RunDir.open(spec.name, out, resume, tree, SAFE_TO_CHANGE, progress)
+        if resume is not None:
+            self._resume()
+        self.run.start(self.describe())
+
+    # --- one step --------------------------------------------------------------------------------------------
+    def inputs(self, batch: dict, train: bool = False) -> dict[str, torch.Tensor]:
+        """The spec's inputs from a batch (`data.inputs` maps them to fields); augmented when `train`."""
+        xs = self.splits.inputs(batch, self.augment if train else None)
+        if self.channels_last:
+            xs = {k: v.contiguous(memory_format=torch.channels_last) if v.dim() == 4 else v for k, v in xs.items()}
+        return xs
+
+    def forward(self, inputs: dict) -> dict[str, torch.Tensor]:
+        """Output name -> tensor (a one-output module returns a tensor)."""
+        out = self.model(*[inputs[n] for n in self.input_names])
+        return out if isinstance(out, dict) else {self.outputs[0]: out}
+
+    def scores(self, outs: dict, batch: dict) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """(class scores, labels) of the first loss term, for accuracy; (None, None) without classes."""
+        if not self.topk:
+            return None, None
+        term, names = self.objective.terms[0], self.objective.outputs[0]
+        return outs[names[0]].detach(), batch[term.target]
+
+    def autocast(self):
+        precision = self.config.args.precision
+        if precision == "fp32":
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
+
+    def backward(self, loss: torch.Tensor) -> None:
+        self.scaler.scale(loss).backward()
+
+    def optimizer_step(self) -> None:
+        """Clip (after unscaling), step, zero the gradients, advance the schedule."""
+        args = self.config.args
+        if args.clip_grad_norm is not None or args.clip_grad_value is not None:
+            self.scaler.unscale_(self.optimizer)
+            params = [p for g in self.optimizer.param_groups for p in g["params"]]
+            if args.clip_grad_norm is not None:
+                torch.nn.utils.clip_grad_norm_(params, args.clip_grad_norm)
+            else:
+                torch.nn.utils.clip_grad_value_(params, args.clip_grad_value)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.step += 1
+        if self.schedule is not None:
+            self.schedule.after_step()
+
+    def batches(self, split: dict, shuffle: bool, epoch: int):
+        return batches(split, self.config.args.batch_size, shuffle, self.config.args.seed, epoch, self.device)
+
+    def batch_sizes(self, n: int) -> list[int]:
+        """The sizes of an epoch's batches (the last may be short)."""
+        b = self.config.args.batch_size
+        return [min(b, n - i) for i in range(0, n, b)]
+
+    def progress(self, iterable, epoch: int, total: int):
+        return self.run.progress(iterable, f"epoch {epoch + 1}/{self.config.args.epochs}", total)
+
+    # --- checkpoints -----------------------------------------------------------------------------------------
+    @property
+    def last_checkpoint(self) -> str | None:
+        path = self.run.path / "last.pt"
+        return str(path) if path.exists() else None
+
+    def save(self, name: str) -> None:
+        checkpoint.save(self.run.path / name, {
+            "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "schedule": self.schedule.state_dict() if self.schedule else None, "scaler": self.scaler.state_dict(),
+            "stopper": self.stopper.state_dict(), "epoch": self.epoch, "step": self.step,
+            "train": self.config.raw})
+
+    def _resume(self) -> None:
+        state = checkpoint.load(self.run.path / "last.pt", map_location=self.device)
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.schedule is not None and state["schedule"] is not None:
+            self.schedule.load_state_dict(state["schedule"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.stopper.load_state_dict(state["stopper"])
+        self.epoch, self.step = state["epoch"], state["step"]
+        checkpoint.set_rng_state(state["rng"])
+        self.run.truncate(self.epoch, self.step)
+
+    # --- the run folder --------------------------------------------------------------------------------------
+    def describe(self) -> dict[str, Any]:
+        sizes = self.splits.sizes()
+        return {"spec": self.spec.name, "device": str(self.device), "params": self.analysis.total_params,
+                "samples": sizes, "epochs": self.config.args.epochs, "resumed_at_epoch": self.epoch or None}
+
+    def finish(self, final: dict[str, float]) -> dict[str, Any]:
+        """Write summary.json and the plots; the summary."""
+        from .. import __version__
+
+        summary = {
+            "spec": self.spec.name, "epochs_run": self.epoch, "steps": self.step,
+            "best_epoch": self.stopper.best_epoch + 1, "monitor": self.stopper.monitor,
+            "best_value": self.stopper.best, "stopped_early": self.stopper.should_stop,
+            "restored_best_weights": bool(self.stopper.restore and self.stopper.best_weights is not None),
+            **{k: v for k, v in final.items()},
+            "params": self.analysis.total_params, "trainable_params": self.analysis.trainable_params,
+            "samples": self.splits.sizes(), "device": str(self.device), "precision": self.config.args.precision,
+            "wall_seconds": round(time.perf_counter() - self.started, 3),
+            "versions": {"netspec": __version__, "torch": torch.__version__, "python": sys.version.split()[0]},
+        }
+        if "test_accuracy" in final:
+            summary["test_accuracy"] = final["test_accuracy"]
+        self.run.finish(summary, self)
+        return summary
+
+
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SpecError(f"device `{name}` is not available: torch sees no CUDA device", ("train", "device"),
+                        hint="use `device: auto` or `--device cpu`")
+    return device
+
+
+def _seed_everything(seed: int, deterministic: bool) -> None:
+    """Seed Python, NumPy and torch (CPU and CUDA); in deterministic mode, make torch pick deterministic
+    kernels (and fail on ops that have none)."""
+    import numpy as np
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True)
+        torch.backends.cudnn.benchmark = False
+
+
+__all__ = ["DataError", "Diverged", "ResumeError", "Run", "train"]
