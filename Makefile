@@ -28,11 +28,12 @@ graphviz:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -q && $$SUDO apt-get install -y -q graphviz; }
 
-# netspec's main job on the shipped specs: check them all, list one, draw the gallery.
+# netspec's main job on the shipped specs: check them all, list one, draw the gallery, train one.
 demo: setup
 	$(NETSPEC) validate $(SPECS)
 	$(NETSPEC) summary specs/resnet18.yaml
 	$(MAKE) --no-print-directory gallery
+	$(NETSPEC) train specs/cnn_digits.yaml
 
 test: setup
 	$(PY) -m pytest
@@ -58,4 +59,4 @@ docs: setup
 	$(PY) -m netspec.docgen docs/layers.md
 
 clean:
-	rm -rf $(VENV) out .pytest_cache .hypothesis
+	rm -rf $(VENV) out runs .pytest_cache .hypothesis
