@@ -9,11 +9,21 @@ that must compute with one yields a new symbolic expression string such as
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from typing import Union
 
 Dim = Union[int, str]
 Shape = tuple  # tuple[Dim, ...]
+
+# What torch can hold (docs/security.md): a tensor's storage size in bytes, numel * itemsize, must fit
+# in int64; with itemsizes up to 8 (float64, int64) that is fewer than 2**60 elements, in a parameter
+# or in one sample's activation. Shapes have at most MAX_DIMS dims; a symbolic dim's expression stays
+# under MAX_SYMBOLIC characters (a deeper chain of strided layers over a symbolic size needs `--dim`).
+MAX_ELEMENTS = 2**60
+MAX_DIMS = 64
+MAX_SYMBOLIC = 200
+_OFFSET = re.compile(r"^(.+?)([+-]\d+)$")  # `(L-3)//2+1` -> `(L-3)//2`, `+1`: a trailing constant term
 
 
 def is_known(d: Dim) -> bool:
@@ -102,6 +112,9 @@ def _affine(d: Dim, scale_num: int, scale_den: int, offset: int) -> Dim:
     if is_known(d):
         return (d * scale_num) // scale_den + offset
     expr = str(d)
+    folded = _OFFSET.match(expr) if scale_num == scale_den == 1 else None
+    if folded:  # `L-2-2` is `L-4`: a chain of layers adds no length
+        expr, offset = folded.group(1), offset + int(folded.group(2))
     if scale_num != 1:
         expr = f"{_atom(expr)}*{scale_num}"
     if scale_den != 1:

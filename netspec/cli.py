@@ -11,12 +11,13 @@ import sys
 import traceback
 from collections.abc import Callable
 
-from .errors import SpecError, SpecErrors
+from .errors import MAX_ERRORS, SpecError, SpecErrors, printable
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
 
 def main(argv: list[str] | None = None) -> int:
+    _tolerant_output()
     parser = _parser()
     args = parser.parse_args(argv)
     if not hasattr(args, "run"):
@@ -47,11 +48,39 @@ class UsageError(Exception):
     pass
 
 
+def _tolerant_output() -> None:
+    """Print what the terminal cannot encode (`×` on an ASCII terminal, a file name's undecodable bytes)
+    as escapes instead of failing."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.reconfigure(errors="backslashreplace")
+        except (AttributeError, ValueError, OSError):
+            pass  # not a text stream we can reconfigure: leave it
+
+
+def _writable(path: str) -> None:
+    """Refuse, before any work, an output file whose folder does not exist."""
+    folder = os.path.dirname(path) or "."
+    if not os.path.isdir(folder):
+        problem = f"`{folder}` is not a folder" if os.path.exists(folder) else f"the folder `{folder}` does not exist"
+        raise UsageError(f"cannot write `{path}`: {problem}")
+
+
+def _write(path: str, data: str | bytes) -> None:
+    from .files import atomic_write
+
+    try:
+        atomic_write(path, data)
+    except OSError as exc:
+        raise UsageError(f"cannot write `{path}`: {exc.strerror or exc}") from None
+
+
 def _print_errors(exc: SpecError | SpecErrors) -> None:
     errors = exc.errors if isinstance(exc, SpecErrors) else [exc]
     for err in errors:
         print(err.format(), file=sys.stderr)
-    print(f"{len(errors)} error{'s' if len(errors) != 1 else ''}", file=sys.stderr)
+    stopped = f"; netspec stops at {MAX_ERRORS}: fix these and run it again" if len(errors) >= MAX_ERRORS else ""
+    print(f"{len(errors)} error{'s' if len(errors) != 1 else ''}{stopped}", file=sys.stderr)
 
 
 def _parse_dims(pairs: list[str]) -> dict[str, int]:
@@ -70,10 +99,12 @@ def cmd_validate(args) -> int:
 
     if args.draw and len(args.specs) != 1:
         raise UsageError("--draw takes a single SPEC")
-    failed = 0
+    if args.draw:
+        _writable(args.draw)
+    failed, drawn = 0, EXIT_OK
     for path in args.specs:
         if args.draw:
-            result = _validate_and_draw(path, args)
+            result, drawn = _validate_and_draw(path, args)
         else:
             try:
                 result = _checked(load(path), analyze, _parse_dims(args.dim))
@@ -83,9 +114,9 @@ def cmd_validate(args) -> int:
         if result is None:
             failed += 1
         elif not args.quiet:
-            print(f"{path}: ok ({result.name}: {result.total_params:,} params, "
+            print(f"{path}: ok ({printable(result.name)}: {result.total_params:,} params, "
                   f"{len(result.layers)} layers)")
-    return EXIT_INVALID if failed else EXIT_OK
+    return EXIT_INVALID if failed else drawn  # as `draw` answers: 2 when the diagram could not be made
 
 
 def _checked(spec, analyze, dims):
@@ -97,12 +128,10 @@ def _checked(spec, analyze, dims):
         errors += exc.errors if isinstance(exc, SpecErrors) else [exc]
         result = None
     if spec.model.train is not None:
-        from .train.config import check_train, parse_train
+        from .train.config import validate_train
 
         try:
-            config = parse_train(spec)
-            if result is not None:
-                check_train(config, result, spec)
+            validate_train(spec, result)  # result is None when the network itself failed
         except (SpecError, SpecErrors) as exc:
             errors += exc.errors if isinstance(exc, SpecErrors) else [exc]
     if errors:
@@ -113,7 +142,7 @@ def _checked(spec, analyze, dims):
 def _validate_and_draw(path: str, args):
     """`validate --draw`: load and expand the spec once and cost its layers once, check it as `analyze`
     does, print its errors, and draw it (an invalid one up to its errors). The Analysis, or None when
-    the spec is invalid."""
+    the spec is invalid; and the exit code of drawing."""
     from .analysis import Analysis, bind_dims, check_expect, layer_stats
     from .graph import build_graph
     from .spec import load
@@ -127,26 +156,23 @@ def _validate_and_draw(path: str, args):
     except (SpecError, SpecErrors) as exc:
         _print_errors(exc)
         print(f"netspec: no diagram: {path} {stage}", file=sys.stderr)
-        return None
+        return None, EXIT_INVALID
     stats = layer_stats(graph)
     if graph.errors:
-        _draw_failed(graph, SpecErrors(graph.errors), stats, args)
-        return None
+        return None, _draw_failed(graph, SpecErrors(graph.errors), stats, args)
     result = Analysis(graph.name, graph, {k: tuple(v.shape) for k, v in graph.inputs.items()},
                       {k: graph.shape_of(v) for k, v in graph.outputs.items()}, stats)  # as `analyze` makes it
     try:
         _checked(spec, lambda spec, dims: check_expect(result, dims) or result, dims)
     except (SpecError, SpecErrors) as exc:
-        _draw_failed(graph, exc, stats, args)
-        return None
-    _draw(graph, args.draw, args, stats=stats)
-    return result
+        return None, _draw_failed(graph, exc, stats, args)
+    return result, _draw(graph, args.draw, args, stats=stats)
 
 
-def _draw_failed(graph, exc: SpecError | SpecErrors, stats, args) -> None:
+def _draw_failed(graph, exc: SpecError | SpecErrors, stats, args) -> int:
     """Print an invalid spec's errors, then draw its partial graph up to them (in red)."""
     _print_errors(exc)
-    _draw(graph, args.draw, args, exc.errors if isinstance(exc, SpecErrors) else [exc], stats)
+    return _draw(graph, args.draw, args, exc.errors if isinstance(exc, SpecErrors) else [exc], stats)
 
 
 def _draw(graph, out: str, args, errors=None, stats=None) -> int:
@@ -162,6 +188,8 @@ def _draw(graph, out: str, args, errors=None, stats=None) -> int:
     except GraphvizMissing as exc:
         print(f"netspec: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except OSError as exc:
+        raise UsageError(f"cannot write `{out}`: {exc.strerror or exc}") from None
     return EXIT_OK
 
 
@@ -169,6 +197,7 @@ def cmd_draw(args) -> int:
     from .graph import build_graph
     from .spec import load
 
+    _writable(args.output)
     graph = build_graph(load(args.spec), strict=False)
     code = _draw(graph, args.output, args)
     if graph.errors:
@@ -190,10 +219,10 @@ def cmd_summary(args) -> int:
 
 def cmd_compile(args) -> int:
     from .codegen import generate
-    from .files import atomic_write
     from .spec import load
 
-    atomic_write(args.output, generate(load(args.spec)))
+    _writable(args.output)
+    _write(args.output, generate(load(args.spec)))
     print(f"{args.spec}: wrote {args.output}")
     return EXIT_OK
 
@@ -221,15 +250,19 @@ def cmd_train(args) -> int:
 
 
 def _parse_sets(pairs: list[str] | None) -> dict:
-    """`--set optimizer.adam.lr=0.01` pairs as overrides; values read as YAML scalars (numbers, booleans)."""
-    import yaml
+    """`--set optimizer.adam.lr=0.01` pairs as overrides; values read as YAML (numbers, booleans, lists)."""
+    from .errors import SpecError
+    from .loader import parse_yaml
 
     out = {}
     for pair in pairs or []:
         key, eq, value = pair.partition("=")
         if not eq or not key:
             raise UsageError(f"--set takes KEY=VALUE (a dotted key under train:), got `{pair}`")
-        out[key] = yaml.safe_load(value) if value else None
+        try:  # read as the spec's own values are: `1e-3` is a number, `[32, 64]` a list
+            out[key] = parse_yaml(value, f"--set {key}").tree if value else None
+        except SpecError as exc:
+            raise UsageError(f"--set {key}: {exc.message}") from None
     return out
 
 

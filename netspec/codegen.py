@@ -108,7 +108,7 @@ class _Writer:
             lines.append(f"nn.init.{ic.fn}({self.access(ic.param)}{kwargs})")
         frozen = {name for name in c.holders if self.graph.nodes[name].frozen}
         lines += [f"{self.access(path)}.requires_grad_(False)" for path in frozen_roots(list(c.holders), frozen)]
-        return lines
+        return [part for line in lines for part in _fit(line, 2)]
 
     def assign(self, path: str, value: str) -> str:
         """The statement putting `value` at `path` in its container."""
@@ -310,13 +310,24 @@ def _prefixes(name: str) -> list[str]:
     return [".".join(parts[:i]) for i in range(len(parts) + 1)]
 
 
+def _fit(line: str, depth: int) -> list[str]:
+    """A statement that would pass LINE at `depth` indents, broken after its torch call's `(`:
+    `setattr(self, "2", nn.RNN(` then the arguments, one indent deeper."""
+    if len(INDENT * depth + line) <= LINE or "nn." not in line:
+        return [line]
+    cut = line.index("(", line.index("nn.")) + 1
+    return [line[:cut], INDENT + line[cut:]]
+
+
 def _plain(name: str) -> bool:
     return name.isidentifier() and not keyword.iskeyword(name)
 
 
 def _quote(text: str) -> str:
-    """Text safe inside a docstring."""
-    return text.replace("\\", "\\\\").replace('"', '\\"')
+    """Text safe inside a docstring: backslashes and quotes escaped, and characters that are not printable
+    (a NUL, a line separator, a lone surrogate from a file name) written as escapes."""
+    text = text.replace("\\", "\\\\").replace('"', '\\"')
+    return "".join(c if c.isprintable() or c == " " else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
 def _batched(shape) -> str:
@@ -324,5 +335,5 @@ def _batched(shape) -> str:
 
 
 def _wrap(text: str, depth: int) -> list[str]:
-    return textwrap.wrap(text, LINE, initial_indent=INDENT * depth,
-                         subsequent_indent=INDENT * depth, break_on_hyphens=False) or [INDENT * depth]
+    return textwrap.wrap(text, LINE, initial_indent=INDENT * depth, subsequent_indent=INDENT * depth,
+                         break_on_hyphens=False, break_long_words=False) or [INDENT * depth]  # keeps escapes whole

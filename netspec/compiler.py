@@ -17,6 +17,7 @@ the spec lists several `outputs`.
 
 from __future__ import annotations
 
+import keyword
 import os
 import re
 from dataclasses import dataclass
@@ -207,7 +208,7 @@ def _state(tracer: _Tracer, name: str, call: Call | None):
 def class_name(name: str) -> str:
     """`resnet18` -> `Resnet18`, `conv_autoencoder` -> `ConvAutoencoder` (always an identifier)."""
     camel = "".join(w[:1].upper() + w[1:] for w in re.findall(r"[A-Za-z0-9]+", name))
-    return camel if camel.isidentifier() else f"Net{camel}"
+    return camel if camel.isidentifier() and not keyword.iskeyword(camel) else f"Net{camel}"  # `none`: NetNone
 
 
 def check_memory(graph: Graph, device, dtype) -> None:

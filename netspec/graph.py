@@ -7,19 +7,27 @@ Names are hierarchical: `layer1.0.conv1`; an unnamed layer is named by its
 position in its sequence. Errors are collected; a node whose input is unknown
 (because of an earlier error) is kept with an unknown shape, without a second
 error, so one run reports every independent mistake.
+
+The work is bounded before it is done (docs/security.md): a `repeat:` whose
+copies, times those of the repeats around it, pass MAX_LAYERS is refused before
+its first copy; every item copy the walk visits counts toward MAX_ITEMS (skipped
+ones too); blocks and groups nest at most MAX_NESTING deep; a layer's parameters
+and output must fit in a torch tensor (arith.MAX_ELEMENTS, MAX_DIMS).
 """
 
 from __future__ import annotations
 
+from collections import ChainMap
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pydantic import ValidationError
 
-from .arith import Shape
-from .errors import Diagnostics, PathT, SpecError, SpecErrors, did_you_mean
-from .expr import ExprError, has_expression, resolve
+from .arith import MAX_DIMS, MAX_ELEMENTS, MAX_SYMBOLIC, Shape, format_shape, numel
+from .errors import Diagnostics, PathT, SpecError, SpecErrors, brief, did_you_mean, listing
+from .expr import Budget, ExprError, OverBudget, has_expression, resolve, size
 from .init import Init
 from .layers import ANY, FLOAT, FROM, INDEX, REGISTRY, Args, Layer, ShapeError
 from .perf import without_gc
@@ -43,6 +51,7 @@ class Node:
     scope: str | None = None
     frozen: bool = False
     init: Init | None = None  # its own `init:`; netspec.init.layer_init resolves the inherited one
+    params: int | None = None  # its parameter count, once its shape is known
 
     @property
     def entry(self) -> Layer:
@@ -50,7 +59,10 @@ class Node:
 
     @property
     def label(self) -> str:
-        return self.entry.label(self.args)
+        try:
+            return self.entry.label(self.args)
+        except ShapeError:  # arguments that do not fit the input: this node's error says so
+            return self.op
 
 
 @dataclass
@@ -167,12 +179,22 @@ class _Expander:
         self.refs: dict[str, Ref] = {}  # every full name -> its output, for dotted `from`
         self.used: set[str] = set()  # names some layer takes as input
         self.expanding: list[str] = []  # the blocks being expanded, outermost first
+        self.copies = 1  # copies made of the item being expanded: the product of the repeats around it
+        self.items = 0  # item copies visited so far (MAX_ITEMS)
+        self.depth = 0  # groups and blocks around the item being expanded (MAX_NESTING)
+        self.budget = Budget()  # steps of work for the whole expansion: arguments walked, expressions
+        self.measured: dict[int, tuple[Any, bool, int]] = {}  # id of a spec list or mapping -> (it, dynamic, size)
 
-    def error(self, message: str, path: PathT, hint: str | None = None, key: bool = False,
-              where: str | None = None) -> None:
-        err = self.source.error(message, path, hint, key=key)
+    def error(self, message: str, path: PathT, hint: str | Callable[[], str | None] | None = None,
+              key: bool = False, where: str | None = None) -> None:
+        """Report an error; `hint` may be a function, called only for an error not reported yet (a block
+        used many times repeats its body's errors, and a did-you-mean search is not free)."""
+        err = self.source.error(message, path, key=key)
+        if err in self.diag:
+            return
+        err.hint = hint() if callable(hint) else hint
         if where:
-            err.notes.append(f"in `{where}`")
+            err.notes.append(f"in `{brief(where)}`")
         self.diag.add(err)
 
     def run(self) -> Graph:
@@ -180,11 +202,14 @@ class _Expander:
         for name, spec_input in self.graph.inputs.items():
             ref = Ref(name, tuple(spec_input.shape), spec_input.dtype.startswith("int"))
             top.table[name] = ref
-        env = dict(self.spec.model.args)
+        env = self.spec.model.args
         first = next(iter(top.table.values())) if len(top.table) == 1 else None
-        last = self.seq(self.spec.layers, "", top, first, env, False, None)
-        self._unused_inputs()
-        self._outputs(top, last)
+        try:
+            last = self.seq(self.spec.layers, "", top, first, env, False, None)
+            self._unused_inputs()
+            self._outputs(top, last)
+        except SpecErrors:  # MAX_ERRORS reached: the run stops, and the graph so far is kept
+            pass
         self.graph.errors = self.diag.errors
         return self.graph
 
@@ -197,10 +222,10 @@ class _Expander:
         for i, name in enumerate(names):
             ref = top.lookup(name) or self.refs.get(name)
             if ref is None:
-                self.error(f"output `{name}` names no layer", ("outputs", i),
-                           did_you_mean(name, top.visible() | self.refs.keys()))
+                self.error(f"output `{brief(name)}` names no layer", ("outputs", i),
+                           lambda name=name: did_you_mean(name, top.visible() | self.refs.keys()))
             elif name in self.graph.outputs:
-                self.error(f"output `{name}` is listed twice", ("outputs", i))
+                self.error(f"output `{brief(name)}` is listed twice", ("outputs", i))
             else:
                 self.graph.outputs[name] = ref.name
 
@@ -215,12 +240,16 @@ class _Expander:
 
     # ---- sequences and items -------------------------------------------------------------
 
-    def seq(self, items: list[Item], prefix: str, names: Names, current: Ref | None, env: dict,
+    def seq(self, items: list[Item], prefix: str, names: Names, current: Ref | None, env: Mapping,
             frozen: bool, scope: str | None) -> Ref | None:
         names.pending = {item.name for item in items if item.name}
         for i, item in enumerate(items):
             local = item.name or str(i)
             full = prefix + local
+            self.items += 1
+            if self.items > MAX_ITEMS:
+                raise self.source.error(f"the network expands to more than {MAX_ITEMS:,} items (layers, groups, "
+                                        "blocks and their copies, skipped ones too)", item.path, _OVER_BUDGET)
             if item.name and item.name in names.table:
                 self.error(f"duplicate layer name `{item.name}`", item.path + ("name",),
                            "names must be unique within their sequence")
@@ -239,7 +268,7 @@ class _Expander:
             self.refs[full] = current
         return current
 
-    def item(self, item: Item, full: str, names: Names, inputs: list[Ref], env: dict, frozen: bool,
+    def item(self, item: Item, full: str, names: Names, inputs: list[Ref], env: Mapping, frozen: bool,
              scope: str | None) -> Ref | None:
         if item.when is not None:
             when = self.value(item.when, env, item.path + ("when",), full, inputs)
@@ -261,18 +290,43 @@ class _Expander:
             return None
         if repeat == 0:
             return inputs[0]
+        if repeat * self.copies > MAX_LAYERS:
+            around = f" inside repeats making {self.copies:,} copies" if self.copies > 1 else ""
+            raise self.source.error(f"`repeat: {repeat:,}`{around} makes more than {MAX_LAYERS:,} copies, "
+                                    f"the most a network may expand to", item.path + ("repeat",),
+                                    "check the `repeat:` counts")
         self.graph.scopes[full] = Scope(full, "repeat", item.op if item.op in self.spec.blocks else None,
                                         scope, item.path, repeat, item.init)
         out: Ref | None = None
-        for k in range(repeat):
-            out = self.one(item, f"{full}.{k}", inputs, names, {**env, "index": k}, frozen, full)
-            if out is None:
-                return None
-            inputs = [out]
+        self.copies *= repeat
+        try:
+            for k in range(repeat):
+                out = self.one(item, f"{full}.{k}", inputs, names, _scope({"index": k}, env), frozen, full)
+                if out is None:
+                    return None
+                inputs = [out]
+        finally:
+            self.copies //= repeat
         return out
 
-    def one(self, item: Item, full: str, inputs: list[Ref], names: Names, env: dict, frozen: bool,
+    def one(self, item: Item, full: str, inputs: list[Ref], names: Names, env: Mapping, frozen: bool,
             scope: str | None) -> Ref | None:
+        if item.layers is None and item.op not in self.spec.blocks:
+            return self.layer(item, full, inputs, env, frozen, scope)
+        if self.depth >= MAX_NESTING:
+            err = self.source.error(f"groups and blocks nest more than {MAX_NESTING} deep here", item.path,
+                                    "nest fewer blocks in blocks (each block is a level, and each group)")
+            err.notes.append(f"in `{brief(full)}`")
+            raise err
+        self.depth += 1
+        try:
+            return self.nested(item, full, inputs, names, env, frozen, scope)
+        finally:
+            self.depth -= 1
+
+    def nested(self, item: Item, full: str, inputs: list[Ref], names: Names, env: Mapping, frozen: bool,
+               scope: str | None) -> Ref | None:
+        """A group's or a block's sequence."""
         if item.layers is not None:
             if len(inputs) != 1:
                 self.error(f"a group takes one input, got {len(inputs)}", item.path + ("from",),
@@ -283,9 +337,7 @@ class _Expander:
             inner = Names(names)
             inner.table["input"] = inputs[0]
             return self.seq(item.layers, full + ".", inner, inputs[0], env, frozen, full)
-        if item.op in self.spec.blocks:
-            return self.block(self.spec.blocks[item.op], item, full, inputs, env, frozen, scope)
-        return self.layer(item, full, inputs, env, frozen, scope)
+        return self.block(self.spec.blocks[item.op], item, full, inputs, env, frozen, scope)
 
     def inputs_of(self, item: Item, names: Names, current: Ref | None, full: str) -> tuple[list[Ref], bool]:
         """The item's inputs, and whether every one resolved (the resolved ones either way)."""
@@ -314,28 +366,49 @@ class _Expander:
             if ref is not None:
                 out.append(ref)
             elif names.is_pending(ref_name):
-                self.error(f"`{ref_name}` is defined after this layer", where,
+                self.error(f"`{brief(ref_name)}` is defined after this layer", where,
                            "`from` may only name earlier layers (so the graph has no cycles)", where=full)
             else:
-                self.error(f"`from` names `{ref_name}`, which is not defined here", where,
-                           did_you_mean(ref_name, names.visible()) or
-                           f"visible here: {', '.join(sorted(names.visible())) or 'nothing'}", where=full)
+                self.error(f"`from` names `{brief(ref_name)}`, which is not defined here", where,
+                           lambda ref_name=ref_name: did_you_mean(ref_name, names.visible()) or
+                           f"visible here: {listing(names.visible()) or 'nothing'}", where=full)
         return out, len(out) == len(refs)
 
-    def value(self, raw: Any, env: dict, path: PathT, full: str, inputs: list[Ref]) -> Any:
+    def value(self, raw: Any, env: Mapping, path: PathT, full: str, inputs: list[Ref]) -> Any:
         """`raw` with its expressions evaluated over `env` and the incoming tensor's names."""
-        if not has_expression(raw):
+        dynamic, steps = self.measure(raw)
+        if not dynamic:
             return raw
+        self.spend(steps, path)  # resolve walks it
         try:
-            return resolve(raw, {**env, **_shape_vars(inputs[0].shape)})
+            return resolve(raw, _scope(_shape_vars(inputs[0].shape), env), self.budget)
         except ExprError as exc:
             if all(r.shape is not None for r in inputs):  # else an earlier error explains it
                 self.error(exc.message, path, exc.hint, where=full)
             return _FAILED
+        except OverBudget as exc:
+            raise self.source.error(str(exc), path, _OVER_BUDGET) from None
+
+    def measure(self, raw: Any) -> tuple[bool, int]:
+        """Whether `raw` holds an expression, and its size (Budget.walk's steps): found once per list or
+        mapping of the spec, not once per copy."""
+        if not isinstance(raw, (list, dict)) or not raw:
+            return isinstance(raw, str) and raw.startswith("$"), size(raw)
+        known = self.measured.get(id(raw))
+        if known is None:  # keeps `raw` alive, so that its id names it
+            known = self.measured[id(raw)] = (raw, has_expression(raw), size(raw))
+        return known[1], known[2]
+
+    def spend(self, steps: int, path: PathT) -> None:
+        """Spend the budget's steps; past MAX_STEPS, the expansion stops here."""
+        try:
+            self.budget.spend(steps)
+        except OverBudget as exc:
+            raise self.source.error(str(exc), path, _OVER_BUDGET) from None
 
     # ---- blocks ---------------------------------------------------------------------------
 
-    def block(self, block: Block, item: Item, full: str, inputs: list[Ref], env: dict, frozen: bool,
+    def block(self, block: Block, item: Item, full: str, inputs: list[Ref], env: Mapping, frozen: bool,
               scope: str | None) -> Ref | None:
         path = item.path + (item.op,)
         if block.name in self.expanding:
@@ -350,12 +423,12 @@ class _Expander:
                            path, f"write `{block.name}: {{name: value}}`", where=full)
                 return None
             given = {next(iter(block.args)): given}
-        block_env = dict(env)
+        block_env = _scope({}, env)
         ok = True
         for key in given:
             if key not in block.args:
-                self.error(f"unknown argument `{key}` for block `{block.name}`", path + (key,),
-                           did_you_mean(key, block.args) or f"its arguments: {', '.join(block.args)}",
+                self.error(f"unknown argument `{brief(key)}` for block `{block.name}`", path + (key,),
+                           lambda key=key: did_you_mean(key, block.args) or f"its arguments: {listing(block.args)}",
                            key=True, where=full)
                 ok = False
         for key, (required, default) in block.args.items():
@@ -393,17 +466,17 @@ class _Expander:
             return out
         ref = inner.lookup(block.output)
         if ref is None:
-            self.error(f"block output `{block.output}` names no layer of the block", block.path + ("output",),
-                       did_you_mean(block.output, inner.visible()))
+            self.error(f"block output `{brief(block.output)}` names no layer of the block", block.path + ("output",),
+                       lambda: did_you_mean(block.output, inner.visible()))
         return ref
 
     # ---- catalog layers ---------------------------------------------------------------------
 
-    def layer(self, item: Item, full: str, inputs: list[Ref], env: dict, frozen: bool,
+    def layer(self, item: Item, full: str, inputs: list[Ref], env: Mapping, frozen: bool,
               scope: str | None) -> Ref | None:
         if len(self.graph.nodes) >= MAX_LAYERS:
             raise self.source.error(f"the network expands to more than {MAX_LAYERS:,} layers", item.path,
-                                    "check the `repeat:` counts")
+                                    _OVER_BUDGET)
         entry = REGISTRY[item.op]
         path = item.path + (item.op,)
         raw, short = item.args, False
@@ -414,16 +487,26 @@ class _Expander:
                 self.error(f"`{item.op}` takes no single argument", path,
                            f"write `{item.op}: {{...}}` with named arguments", where=full)
                 return None
-            raw, short = {entry.main_arg: raw}, True
+            short = True
         values = self.value(raw, env, path, full, inputs)
         if values is _FAILED:
+            return None
+        if short:
+            values = {entry.main_arg: values}
+        dynamic, steps = self.measure(raw)
+        self.spend(steps, path)  # pydantic validates it: a copy of a big argument is not free
+        long = next((k for k, v in values.items() if isinstance(v, list) and len(v) > MAX_DIMS), None) \
+            if dynamic or steps > MAX_DIMS else None
+        if long is not None:  # pydantic would report each of its items
+            self.error(f"`{brief(long)}` lists {len(values[long]):,} values; a list argument gives one per axis or "
+                       f"dim, at most {MAX_DIMS}", path + (long,) if not short else path, where=full)
             return None
         try:
             args = entry.Args.model_validate(values)
         except ValidationError as exc:
             fields = _field_names(entry.Args)
             for err in pydantic_errors(exc, () if short else path, self.source, aliases=fields,
-                                       what="argument"):
+                                       what="argument", data=values):
                 if short:
                     err = self.source.error(f"`{item.op}`: {err.message}", path)
                 err.notes.append(f"in `{full}`")
@@ -439,7 +522,7 @@ class _Expander:
         if not self.dtypes_fit(entry, item, inputs, path, full):
             return None
         in_shapes = [r.shape for r in inputs]
-        shape = None
+        shape = params = None
         if all(s is not None for s in in_shapes):
             try:
                 shape = tuple(entry.infer(args, in_shapes))
@@ -447,12 +530,35 @@ class _Expander:
                 blamed = path + (exc.arg,) if exc.arg and not short and exc.arg in values else path
                 shown = ", ".join("×".join(map(str, s)) for s in in_shapes)
                 err = self.source.error(exc.message, blamed, exc.hint, key=blamed == path)
-                err.notes.append(f"in `{full}` ({item.op}), input {shown}")
+                err.notes.append(f"in `{brief(full)}` ({item.op}), input {brief(shown)}")
                 self.diag.add(err)
+            else:
+                params = entry.params(args, in_shapes)
+                if not self.fits_torch(entry, shape, params, path, full):
+                    shape = None
         node = Node(full, item.op, args, [r.name for r in inputs], in_shapes, shape, item.path, scope, frozen,
-                    item.init)
+                    item.init, params if shape is not None else None)
         self.graph.nodes[full] = node
         return Ref(full, shape, entry.dtypes == ANY and all(r.integer for r in inputs))
+
+    def fits_torch(self, entry: Layer, shape: Shape, params: int, path: PathT, full: str) -> bool:
+        """Whether the layer's output and parameters fit in torch tensors; if not, an error says why."""
+        elements = numel(shape)
+        hint = "check the sizes"
+        if len(shape) > MAX_DIMS:
+            problem = f"its output has {len(shape)} dims, more than the {MAX_DIMS} netspec allows"
+        elif elements is not None and elements >= MAX_ELEMENTS:
+            problem = f"its output holds {elements:,} elements per sample; {_TENSOR_LIMIT}"
+        elif params >= MAX_ELEMENTS:
+            problem = f"it would hold {params:,} parameters; {_TENSOR_LIMIT}"
+        elif elements is None and any(len(str(d)) > MAX_SYMBOLIC for d in shape):  # None: a dim is symbolic
+            problem = (f"the expression of its output size passes {MAX_SYMBOLIC} characters: "
+                       f"{brief(format_shape(shape))}")
+            hint = "give the input's symbolic dims sizes (`netspec validate --dim NAME=SIZE`)"
+        else:
+            return True
+        self.error(f"`{entry.op}` is too large: {problem}", path, hint, key=True, where=full)
+        return False
 
     def dtypes_fit(self, entry: Layer, item: Item, inputs: list[Ref], path: PathT, full: str) -> bool:
         """Integer ids go into lookups (`embedding`) and reshapes; everything else computes on floats."""
@@ -471,7 +577,20 @@ class _Expander:
 
 
 _FAILED = object()
-MAX_LAYERS = 1_000_000
+_TENSOR_LIMIT = "a torch tensor holds fewer than 2**60 elements (its size in bytes, up to 8 per element, is an int64)"
+_OVER_BUDGET = "blocks that use blocks, and repeats, multiply their contents: check how often each is used"
+MAX_LAYERS = 50_000  # layers after expansion; also the most copies of one item, repeats multiplied
+MAX_ITEMS = 200_000  # item copies expansion visits: layers, groups, blocks, skipped ones
+MAX_NESTING = 64  # groups and blocks inside each other
+SMALL_ENV = 64  # expression names copied per layer rather than chained
+
+
+def _scope(local: dict, env: Mapping) -> Mapping:
+    """`local`'s names over `env`'s: a merged copy while `env` is small, else a ChainMap, so that a spec with
+    many `args` is not copied for every layer."""
+    if isinstance(env, dict) and len(env) <= SMALL_ENV:
+        return {**env, **local}
+    return ChainMap(local, env)
 
 
 def _shape_vars(shape: Shape | None) -> dict[str, Any]:

@@ -13,11 +13,12 @@ import keyword
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .errors import Diagnostics, PathT, SpecError, did_you_mean, format_path
+from .arith import MAX_DIMS, MAX_ELEMENTS, numel
+from .errors import MAX_ERRORS, Diagnostics, PathT, SpecError, brief, did_you_mean, format_path, listing
 from .init import Init, parse_init
 from .layers import REGISTRY
 from .loader import Source, load_source, parse_yaml
@@ -26,6 +27,7 @@ from .perf import without_gc
 LAYER_KEYS = ("name", "from", "repeat", "when", "frozen", "init", "layers")
 TYPE_NAMES = {"int": int, "float": float, "bool": bool, "str": str, "list": list}
 NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+MAX_NAME = 100  # characters in a name: the network's, a layer's, an input's, a symbolic dim's
 # Names a layer or an input cannot take: they become attributes of a torch module and names in
 # generated Python (tests/test_build.py checks this list against torch.fx.GraphModule's attributes).
 TAKEN_NAMES = frozenset(keyword.kwlist) | frozenset((
@@ -43,6 +45,9 @@ TAKEN_NAMES = frozenset(keyword.kwlist) | frozenset((
     "to_folder", "train", "training", "type", "xpu", "zero_grad",
 ))
 Dim = int | str
+MAX_ENTRIES = 1_000  # named inputs, outputs, blocks: pydantic reports one error for a longer list, not one per item
+Shape = Annotated[list[Dim], Field(max_length=MAX_DIMS)]
+_TREE = object()  # pydantic_errors' default: the tree at the error's path
 
 
 class _Model(BaseModel):
@@ -50,14 +55,14 @@ class _Model(BaseModel):
 
 
 class InputDef(_Model):
-    shape: list[Dim]
+    shape: Shape
     dtype: Literal["float32", "float64", "float16", "bfloat16", "int64", "int32"] = "float32"
 
 
 class BlockDef(_Model):
     description: str | None = None
     args: dict[str, Any] = Field(default_factory=dict)
-    inputs: list[str] = Field(default_factory=lambda: ["input"], min_length=1)
+    inputs: list[str] = Field(default_factory=lambda: ["input"], min_length=1, max_length=MAX_ENTRIES)
     layers: list[Any] = Field(min_length=1)
     output: str | None = None
 
@@ -66,18 +71,18 @@ class Expect(_Model):
     params: int | None = None
     trainable_params: int | None = None
     macs: int | None = None
-    output: list[Dim] | None = None
-    outputs: dict[str, list[Dim]] | None = None
+    output: Shape | None = None
+    outputs: dict[str, Shape] | None = Field(None, max_length=MAX_ENTRIES)
 
 
 class SpecModel(_Model):
     name: str
     description: str | None = None
     args: dict[str, Any] = Field(default_factory=dict)
-    input: list[Dim] | InputDef | None = None
-    inputs: dict[str, list[Dim] | InputDef] | None = None
-    outputs: list[str] | None = None
-    blocks: dict[str, BlockDef] = Field(default_factory=dict)
+    input: Shape | InputDef | None = None
+    inputs: dict[str, Shape | InputDef] | None = Field(None, max_length=MAX_ENTRIES)
+    outputs: list[str] | None = Field(None, max_length=MAX_ENTRIES)
+    blocks: dict[str, BlockDef] = Field(default_factory=dict, max_length=MAX_ENTRIES)
     layers: list[Any] = Field(min_length=1)
     expect: Expect | None = None
     init: Any = None  # an `Init` once parsed (netspec/init.py)
@@ -149,6 +154,9 @@ def parse(source: Source) -> Spec:
     except ValidationError as exc:
         diag.extend(pydantic_errors(exc, (), source))
         diag.raise_if_any()
+    if len(model.name) > MAX_NAME:
+        diag.add(source.error(f"the network's name has {len(model.name):,} characters (at most {MAX_NAME})",
+                              ("name",)))
     inputs = _inputs(model, source, diag)
     if model.init is not None:
         try:
@@ -159,7 +167,7 @@ def parse(source: Source) -> Spec:
     for bname, bdef in model.blocks.items():
         path = ("blocks", bname)
         if bname in REGISTRY:
-            diag.add(source.error(f"block `{bname}` has the name of a built-in layer type", path, key=True,
+            diag.add(source.error(f"block `{brief(bname)}` has the name of a built-in layer type", path, key=True,
                                   hint="rename the block"))
         blocks[bname] = Block(bname, _block_args(bdef.args, path + ("args",), source, diag), bdef.inputs,
                               [], bdef.output, path)
@@ -181,14 +189,13 @@ def _inputs(model: SpecModel, source: Source, diag: Diagnostics) -> dict[str, In
         path = ("input",) if model.input is not None else ("inputs", name)
         shape_path = path if isinstance(value, list) else path + ("shape",)
         value = value if isinstance(value, InputDef) else InputDef(shape=value)
-        for i, d in enumerate(value.shape):
-            if isinstance(d, int) and d < 1:
-                diag.add(source.error(f"input dims must be positive, got {d}", shape_path + (i,)))
-            if isinstance(d, str) and not NAME_RE.match(d):
-                diag.add(source.error(f"symbolic dim `{d}` must be a name", shape_path + (i,)))
-        if not NAME_RE.match(str(name)):
-            diag.add(source.error(f"input name `{name}` must be an identifier (a letter, then letters, digits, `_`)",
+        _check_shape(value.shape, shape_path, source, diag)
+        if len(str(name)) > MAX_NAME:
+            diag.add(source.error(f"input name `{brief(name)}` has {len(str(name)):,} characters (at most {MAX_NAME})",
                                   path, key=True))
+        elif not NAME_RE.match(str(name)):
+            diag.add(source.error(f"input name `{brief(name)}` must be an identifier (a letter, then letters, "
+                                  "digits, `_`)", path, key=True))
         elif name in TAKEN_NAMES and name != "input":
             diag.add(source.error(f"input name `{name}` is taken by Python or torch.nn.Module", path, key=True,
                                   hint=f"rename it (e.g. `{name}_x`)"))
@@ -196,11 +203,26 @@ def _inputs(model: SpecModel, source: Source, diag: Diagnostics) -> dict[str, In
     return out
 
 
+def _check_shape(shape: list, path: PathT, source: Source, diag: Diagnostics) -> None:
+    """An input's shape (at most MAX_DIMS dims, checked by pydantic): positive dims or names, fewer than 2**60
+    elements."""
+    for i, d in enumerate(shape):
+        if isinstance(d, int) and d < 1:
+            diag.add(source.error(f"input dims must be positive, got {d}", path + (i,)))
+        if isinstance(d, str) and (len(d) > MAX_NAME or not NAME_RE.match(d)):
+            diag.add(source.error(f"symbolic dim `{brief(d)}` must be a name (at most {MAX_NAME} characters)",
+                                  path + (i,)))
+    elements = numel([d for d in shape if isinstance(d, int)])
+    if elements >= MAX_ELEMENTS:
+        diag.add(source.error(f"an input of {elements:,} elements per sample is too large: a torch tensor holds "
+                              "fewer than 2**60 elements (its size in bytes, up to 8 per element, is an int64)", path))
+
+
 def _block_args(decl: dict, path: PathT, source: Source, diag: Diagnostics) -> dict:
     out = {}
     for name, value in decl.items():
         if not NAME_RE.match(str(name)):
-            diag.add(source.error(f"block argument `{name}` must be an identifier", path + (name,), key=True))
+            diag.add(source.error(f"block argument `{brief(name)}` must be an identifier", path + (name,), key=True))
         if isinstance(value, str) and value in TYPE_NAMES:
             out[name] = (TYPE_NAMES[value], None)
         else:
@@ -234,7 +256,7 @@ def parse_item(value: Any, path: PathT, source: Source, ops: set[str], diag: Dia
         unknown = [k for k in op_keys if k not in ops]
         if unknown:
             raise _unknown_op(unknown[0], path + (unknown[0],), source, ops | set(LAYER_KEYS), key=True)
-        raise source.error(f"one layer item holds two ops, `{op_keys[0]}` and `{op_keys[1]}`",
+        raise source.error(f"one layer item holds two ops, `{brief(op_keys[0])}` and `{brief(op_keys[1])}`",
                            path + (op_keys[1],), hint="start a new item with `- ` for each layer", key=True)
     op = op_keys[0] if op_keys else None
     if op is not None and op not in ops:
@@ -245,8 +267,9 @@ def parse_item(value: Any, path: PathT, source: Source, ops: set[str], diag: Dia
         item.args = {}
     name = value.get("name")
     if name is not None:
-        if not isinstance(name, str) or not NAME_RE.match(name):
-            raise source.error(f"layer name `{name}` must be an identifier (a letter, then letters, digits, `_`)",
+        if not isinstance(name, str) or len(name) > MAX_NAME or not NAME_RE.match(name):
+            raise source.error(f"layer name `{brief(name)}` must be an identifier (a letter, then letters, digits, "
+                               f"`_`; at most {MAX_NAME} characters)",
                                path + ("name",), hint="dots are added by nesting: `layer1.0.conv1`")
         if name == "input":
             raise source.error("`input` names the incoming tensor; choose another layer name", path + ("name",))
@@ -262,7 +285,7 @@ def parse_item(value: Any, path: PathT, source: Source, ops: set[str], diag: Dia
         item.init = parse_init(value["init"], path + ("init",), source)
     if "layers" in value:
         if op is not None:
-            raise source.error(f"an item is either an op (`{op}`) or a group (`layers:`), not both",
+            raise source.error(f"an item is either an op (`{brief(op)}`) or a group (`layers:`), not both",
                                path + ("layers",), key=True)
         if not isinstance(value["layers"], list) or not value["layers"]:
             raise source.error("`layers:` takes a non-empty list of layers", path + ("layers",))
@@ -274,40 +297,49 @@ def parse_item(value: Any, path: PathT, source: Source, ops: set[str], diag: Dia
 
 
 def _unknown_op(op: Any, path: PathT, source: Source, ops: set[str], key: bool) -> SpecError:
-    return source.error(f"unknown layer type `{op}`", path, key=key,
+    return source.error(f"unknown layer type `{brief(op)}`", path, key=key,
                         hint=did_you_mean(op, ops) or "`netspec ops` lists the layer types")
 
 
 def pydantic_errors(exc: ValidationError, path: PathT, source: Source, aliases: dict | None = None,
-                    what: str = "") -> list[SpecError]:
-    """Turn pydantic's errors into located SpecErrors (unknown keys get a did-you-mean)."""
+                    what: str = "", data: Any = _TREE) -> list[SpecError]:
+    """Turn pydantic's errors into located SpecErrors (unknown keys get a did-you-mean), at most MAX_ERRORS.
+
+    `data` is the value that was validated (default: the spec's tree at `path`): walking it tells the
+    user's keys in an error's location from the names pydantic adds for union members (`int`, `list[...]`),
+    which a user's key may equal (`str: 2`, a typo of `stride`).
+    """
+    if data is _TREE:
+        data = _at(source.tree, path)
     out, other = [], {}
-    errs = exc.errors()
-    extras = {_clean_loc(e["loc"])[-1] for e in errs if e["type"] == "extra_forbidden"}
-    for err in errs:
-        loc = _clean_loc(err["loc"])
-        if err["type"] == "missing" and did_you_mean(loc[-1], map(str, extras)):
+    errs = exc.errors(include_url=False)
+    locs = [_clean_loc(e["loc"], data, e["type"] in ("missing", "extra_forbidden")) for e in errs]
+    extras = {loc[-1] for e, loc in zip(errs, locs) if e["type"] == "extra_forbidden" and loc}
+    for err, loc in zip(errs, locs):
+        if len(out) >= MAX_ERRORS:
+            break
+        last = loc[-1] if loc else ""
+        if err["type"] == "missing" and did_you_mean(last, map(str, extras)):
             continue  # a misspelling of it is reported, with the right name
         where = path + loc
         if err["type"] == "extra_forbidden":
-            key = loc[-1]
             known = aliases if aliases is not None else _known_keys(loc[:-1])
-            out.append(source.error(f"unknown {what or 'key'} `{key}`", where, key=True,
-                                    hint=did_you_mean(key, known) or
-                                    (f"known: {', '.join(sorted(known))}" if known else None)))
+            out.append(source.error(f"unknown {what or 'key'} `{brief(last)}`", where, key=True,
+                                    hint=did_you_mean(last, known) or
+                                    (f"known: {listing(known)}" if known else None)))
         elif err["type"] == "missing":
-            out.append(source.error(f"missing required {what or 'key'} `{loc[-1]}`", path + loc[:-1]))
+            out.append(source.error(f"missing required {what or 'key'} `{last}`", path + loc[:-1]))
         else:
             other.setdefault(loc, []).append(err)
-    deeper = {loc[:i] for loc in other for i in range(len(loc))}
+    deeper = {loc[:i] for loc in locs for i in range(len(loc))}
     for loc, group in other.items():  # one error per place: a union's members become "a or b"
         if loc in deeper:
             continue  # a union member that failed further in says more
         got = group[0].get("input")
-        shown = "" if isinstance(got, (dict, list)) else f", got {got!r}"
-        label = f"`{format_path(loc)}`: " if loc else ""
+        shown = "" if isinstance(got, (dict, list)) else f", got {brief(repr(got))}"
+        label = f"`{brief(format_path(loc))}`: " if loc else ""
         out.append(source.error(f"{label}{_either(e['msg'] for e in group)}{shown}", path + loc))
-    return out
+    return out[:MAX_ERRORS]
 
 
 def _either(messages) -> str:
@@ -318,14 +350,33 @@ def _either(messages) -> str:
     return " or ".join([first, *(m.removeprefix(prefix) if first.startswith(prefix) else m for m in rest)])
 
 
-# pydantic's names for the member of a union (or the validator) that failed, which it puts in error locations
-_TAGS = {"int", "str", "float", "bool", "list", "dict", "none", "InputDef", "constrained-int", "constrained-float",
-         "function-after", "function-before", "function-plain", "function-wrap", "lax-or-strict", "literal"}
+def _at(tree: Any, path: PathT) -> Any:
+    """The value at `path` in `tree`, or None when there is none."""
+    for part in path:
+        if isinstance(tree, dict) and part in tree:
+            tree = tree[part]
+        elif isinstance(tree, list) and isinstance(part, int) and 0 <= part < len(tree):
+            tree = tree[part]
+        else:
+            return None
+    return tree
 
 
-def _clean_loc(loc: tuple) -> tuple:
-    """Drop pydantic's union-member tags (`int`, `list[int]`, ...) from an error location."""
-    return tuple(part for part in loc if not (isinstance(part, str) and (part in _TAGS or "[" in part)))
+def _clean_loc(loc: tuple, data: Any, keep_last: bool) -> tuple:
+    """The parts of pydantic's error location that the validated `data` has (its keys and indices), without
+    pydantic's names for the union member or validator that failed; with `keep_last`, the last part always
+    (a missing field, or an unknown key)."""
+    out = []
+    for i, part in enumerate(loc):
+        if isinstance(data, dict) and part in data:
+            out.append(part)
+            data = data[part]
+        elif isinstance(data, list) and type(part) is int and -len(data) <= part < len(data):
+            out.append(part)
+            data = data[part]
+        elif keep_last and i == len(loc) - 1:
+            out.append(part)
+    return tuple(out)
 
 
 def _known_keys(parent: tuple) -> set[str]:

@@ -9,6 +9,8 @@ from pydantic import Field, PositiveInt
 from ..arith import format_shape
 from .base import GLOBAL, Args, Call, Layer, ShapeError, arg, check_stated, count, known, register
 
+MAX_STACK = 1_000  # num_layers: torch builds each stacked layer's tensors (docs/security.md)
+
 
 class RecurrentArgs(Args):
     hidden_size: PositiveInt = arg("hidden_size", "hidden")
@@ -40,6 +42,10 @@ class Recurrent(Layer):
                              hint="`permute`/`flatten` the input into [steps, features] first")
         steps, features = shape
         check_stated(a, "input_size", known(features, "feature dim", self.op), "features")
+        if a.num_layers > MAX_STACK:
+            raise ShapeError(f"num_layers {a.num_layers:,} is more than the {MAX_STACK:,} stacked layers netspec "
+                             f"builds: torch makes {self.gates} weight tensors and more for each", arg="num_layers",
+                             hint="stack recurrent layers as separate items (`repeat:`) if you mean it")
         if a.dropout and a.num_layers == 1:
             raise ShapeError(f"dropout {a.dropout} has no effect with num_layers 1: it acts between "
                              "stacked layers only", arg="dropout",
@@ -51,20 +57,20 @@ class Recurrent(Layer):
     def directions(a) -> int:
         return 2 if a.bidirectional else 1
 
-    def layer_inputs(self, a, features: int) -> list[int]:
-        """Input width of each stacked layer: the features, then the previous layer's H·dirs."""
-        return [features] + [a.hidden_size * self.directions(a)] * (a.num_layers - 1)
+    def stacked(self, a, features: int, cost) -> int:
+        """sum of cost(n) over the stacked layers' input widths n: the features, then the previous layer's
+        H·dirs for each later layer (in closed form: num_layers may be large)."""
+        return cost(features) + (a.num_layers - 1) * cost(a.hidden_size * self.directions(a))
 
     def params(self, a, shapes):
         h = a.hidden_size
-        per_direction = [self.gates * (h * (n + h) + (2 * h if a.bias else 0))
-                         for n in self.layer_inputs(a, shapes[0][-1])]
-        return self.directions(a) * sum(per_direction)
+        per_direction = self.stacked(a, shapes[0][-1], lambda n: self.gates * (h * (n + h) + (2 * h if a.bias else 0)))
+        return self.directions(a) * per_direction
 
     def macs(self, a, shapes, out):
         steps = count(shapes[0][:1])
         h = a.hidden_size
-        per_step = sum(self.gates * h * (n + h) for n in self.layer_inputs(a, shapes[0][-1]))
+        per_step = self.stacked(a, shapes[0][-1], lambda n: self.gates * h * (n + h))
         return steps * self.directions(a) * per_step
 
     def rf(self, a, shapes):
