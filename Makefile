@@ -56,7 +56,7 @@ gallery: setup
 	  $(if $(DEPTH_$(s)),--depth $(DEPTH_$(s))) &&) true
 
 docs: setup
-	$(PY) -m netspec.docgen docs/layers.md
+	$(PY) -m netspec.docgen docs/layers.md docs/training.md
 
 clean:
 	rm -rf $(VENV) out runs .pytest_cache .hypothesis

@@ -58,8 +58,9 @@ def rng_state() -> dict[str, Any]:
     import numpy as np
 
     kind, keys, pos, has_gauss, cached = np.random.get_state()
+    _, python, gauss_next = random.getstate()
     return {
-        "python": list(random.getstate()[1]),
+        "python": {"state": list(python), "gauss_next": gauss_next},
         "numpy": {"keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos), "has_gauss": int(has_gauss),
                   "cached": float(cached)},
         "torch": torch.get_rng_state(),
@@ -71,7 +72,7 @@ def set_rng_state(state: dict[str, Any]) -> None:
     """Restore what `rng_state` captured."""
     import numpy as np
 
-    random.setstate((3, tuple(state["python"]), None))
+    random.setstate((3, tuple(state["python"]["state"]), state["python"]["gauss_next"]))
     n = state["numpy"]
     np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached"]))
     torch.set_rng_state(state["torch"])

@@ -1,4 +1,4 @@
-"""The typed `train:` section, checked with located errors and without torch.
+"""The typed `train:` section, checked like the network: located errors, and no torch.
 
     train:
       data: {dataset: digits, split: [0.8, 0.1, 0.1], augment: [random_horizontal_flip]}
@@ -10,82 +10,140 @@
       early_stopping: {monitor: val_loss, patience: 5}
 
 `parse_train(spec)` reads the section into a `TrainConfig` (every component a
-registry `Choice`); `check_train(config, analysis)` then checks it against the
-network: outputs named by losses exist, targets fit outputs, data fits inputs.
-Both raise `SpecErrors` with every independent mistake at its YAML line.
+registry `Choice`) and checks what the section alone decides: keys, value types,
+split fractions, metrics and monitored columns. `check_train(config, analysis, spec)`
+checks it against the network: the outputs the losses read, targets against outputs,
+data fields against inputs, augmentations against the input, `param_groups` against
+the layers. `check_fields` repeats the data checks for sources whose fields only
+loading tells (files). `validate_train(spec, analysis)`, for `netspec validate`,
+does all of it in one pass. Each raises `SpecErrors` holding every independent mistake
+at its YAML line; a part with a mistake is left out of the checks that read it, so one
+mistake is reported once.
 """
 
 from __future__ import annotations
 
+import copy
+import difflib
+import math
 import re
-from dataclasses import dataclass, field
+from collections import Counter
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import BaseModel, Field, ValidationError
 
-from ..errors import Diagnostics, PathT, SpecError, SpecErrors, did_you_mean
+from ..errors import Diagnostics, PathT, SpecError, SpecErrors, did_you_mean, format_path
+from ..loader import Source
+from ..spec import NAME_RE, pydantic_errors
 from .augment import AUGMENTATIONS
 from .data import SOURCES, TRANSFORMS
 from .data import Field as DataField
 from .losses import LOSSES
-from .optim import OPTIMIZERS, SCHEDULES
-from .registry import Args, Choice, validate_args
+from .optim import OPTIMIZERS, SCHEDULES, matches
+from .registry import Args, Choice, Registry
 
 if TYPE_CHECKING:
     from ..analysis import Analysis
     from ..spec import Spec
 
 PosInt = Annotated[int, Field(ge=1)]
+NonNegInt = Annotated[int, Field(ge=0)]
 PosFloat = Annotated[float, Field(gt=0)]
+NonNegFloat = Annotated[float, Field(ge=0)]
 Fraction = Annotated[float, Field(ge=0, le=1)]
 
 
 class DataArgs(Args):
     dataset: Any = "digits"
+    """The data source."""
     split: list[Fraction] = Field(default_factory=lambda: [0.8, 0.1, 0.1], min_length=3, max_length=3)
+    """Train, val and test fractions, adding up to 1; stratified by the class field `y`, seeded by `seed`."""
     normalize: bool = True
+    """Standardize each input field with the train split's mean and std, per channel (images) or feature (vectors)."""
     transform: list[Any] = Field(default_factory=list)
+    """Deterministic preprocessing, applied once to every float field before the split."""
     augment: list[Any] = Field(default_factory=list)
+    """Random changes to each training batch's inputs, before normalization."""
     inputs: dict[str, str] | None = None
+    """Network input -> the data field it reads (default: every input reads `x`)."""
 
 
 class EarlyStoppingArgs(Args):
     monitor: str = "val_loss"
+    """The metrics.csv column watched (`val_loss`, `val_accuracy`, `train_loss`, …)."""
     mode: Literal["min", "max"] | None = None
+    """`min` or `max`; by default `max` for accuracies and `min` otherwise."""
     patience: PosInt = 5
-    min_delta: Annotated[float, Field(ge=0)] = 0.0
+    """Epochs without an improvement before training stops."""
+    min_delta: NonNegFloat = 0.0
+    """The least change that counts as an improvement."""
     restore_best_weights: bool = True
+    """Load the best epoch's weights back at the end, before the final evaluation."""
 
 
 class ParamGroupArgs(Args):
     params: list[str] = Field(min_length=1)
+    """Glob patterns over layer and parameter names (`features.*`, `*.bias`)."""
     lr: PosFloat | None = None
-    weight_decay: Annotated[float, Field(ge=0)] | None = None
+    """The group's learning rate (default: the optimizer's)."""
+    weight_decay: NonNegFloat | None = None
+    """The group's weight decay (default: the optimizer's)."""
 
 
 class TrainArgs(Args):
     data: DataArgs = Field(default_factory=DataArgs)
+    """Where the samples come from, and how they are split, normalized, transformed and augmented."""
     loss: Any = "cross_entropy"
+    """A loss, or a list of terms with `output`, `target`, `weight` and `name` keys."""
     optimizer: Any = "adam"
+    """The optimizer; its main argument is `lr`."""
     param_groups: list[ParamGroupArgs] = Field(default_factory=list)
+    """Parameters with their own `lr` or `weight_decay`; a parameter joins the first group matching it."""
     schedule: Any = None
+    """The lr schedule, with `warmup_epochs` or `warmup_steps` and `warmup_start_factor` beside its name."""
     epochs: PosInt = 10
+    """Passes over the train split."""
     batch_size: PosInt = 64
+    """Samples per batch (an epoch's last batch may be smaller)."""
     clip_grad_norm: PosFloat | None = None
+    """Rescale the gradients when their total L2 norm exceeds this."""
     clip_grad_value: PosFloat | None = None
+    """Clamp each gradient element to ± this (instead of clip_grad_norm)."""
     accumulate_grad_batches: PosInt = 1
+    """Batches per optimizer step, their losses weighted by their share of its samples."""
     early_stopping: EarlyStoppingArgs | None = None
-    seed: Annotated[int, Field(ge=0)] = 0
+    """Stop when the monitored metric has not improved for `patience` epochs."""
+    seed: NonNegInt = 0
+    """Seeds Python, NumPy and torch, the split and the batch order."""
     deterministic: bool = False
+    """Make torch use deterministic kernels (and fail on ops that have none)."""
     device: str = "auto"
+    """`auto` (CUDA when there is a GPU), `cpu`, `cuda`, `cuda:N` or `mps`."""
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    """`bf16` or `fp16` run the forward pass under autocast (fp16 with loss scaling)."""
     channels_last: bool = False
+    """The channels-last memory format for the weights and 4-d inputs."""
     metrics: list[str] | None = None
+    """Classification metrics: `accuracy`, `topK` (default `[accuracy]`)."""
 
 
+class WarmupArgs(Args):
+    """The warm-up keys a `schedule:` mapping may hold beside the schedule."""
+
+    warmup_epochs: NonNegInt = 0
+    """Epochs of linear warm-up before the schedule."""
+    warmup_steps: NonNegInt = 0
+    """Optimizer steps of linear warm-up (instead of warmup_epochs)."""
+    warmup_start_factor: Annotated[float, Field(gt=0, le=1)] = 0.1
+    """The warm-up's first lr, as a fraction of the lr."""
+
+
+_SECTIONS = {("train",): TrainArgs, ("train", "data"): DataArgs, ("train", "early_stopping"): EarlyStoppingArgs,
+            ("train", "param_groups"): ParamGroupArgs}  # mappings of the section, for "belongs in" hints
 LOSS_KEYS = ("output", "target", "weight", "name")
 DEVICE_RE = re.compile(r"^(auto|cpu|cuda(:\d+)?|mps)$")
-METRIC_RE = re.compile(r"^(accuracy|top(\d+))$")
+TOPK_RE = re.compile(r"^top([1-9]\d*)$")
 SAFE_TO_CHANGE = ("epochs", "early_stopping.patience")  # keys a resumed run may change
 
 
@@ -95,7 +153,7 @@ class LossTerm:
 
     choice: Choice
     name: str
-    outputs: tuple[str, ...]  # the network outputs it reads
+    outputs: tuple[str | None, ...]  # the network outputs it reads; (None,): the network's only one
     target: str | None  # the data field it compares with, or None (a KL term)
     weight: float
     path: PathT
@@ -126,134 +184,69 @@ class TrainConfig:
     @property
     def classification(self) -> bool:
         """Whether the first loss term compares with class ids (accuracy is then reported)."""
-        return self.loss[0].choice.entry.target == "class"
+        return bool(self.loss) and self.loss[0].choice.entry.target == "class"
+
+
+@dataclass
+class _Parsed:
+    """A parse in progress: the config (a component with a mistake is None, or left out of its list) and the
+    dotted keys that had mistakes, whose checks stand down."""
+
+    config: TrainConfig
+    broken: set[str]
+
+
+# --- entry points --------------------------------------------------------------------------------------------
 
 
 def parse_train(spec: Spec, overrides: dict | None = None) -> TrainConfig:
     """The spec's `train:` section (an empty one when absent) with `overrides` applied
-    (`{"epochs": 3, "optimizer.adam.lr": 0.01}`: dotted keys into the section)."""
-    source = spec.source
-    raw = apply_overrides(spec.model.train or {}, overrides or {})
-    path = ("train",)
+    (`{"epochs": 3, "optimizer.adam.lr": 0.01}`: dotted keys into the section). Raises SpecErrors."""
     diag = Diagnostics()
-    try:
-        args = validate_args(TrainArgs, raw, path, source, "train key")
-    except (SpecError, SpecErrors) as exc:
-        diag.extend(exc.errors if isinstance(exc, SpecErrors) else [exc])
-        diag.raise_if_any()
-    if not DEVICE_RE.match(args.device):
-        diag.add(source.error(f"unknown device `{args.device}`", path + ("device",),
-                              hint="one of auto, cpu, cuda, cuda:N, mps"))
-    if args.clip_grad_norm is not None and args.clip_grad_value is not None:
-        diag.add(source.error("clip by norm or by value, not both", path + ("clip_grad_value",), key=True))
-    for i, metric in enumerate(args.metrics or []):
-        if not METRIC_RE.match(metric) or metric == "top0":
-            diag.add(source.error(f"unknown metric `{metric}`", path + ("metrics", i),
-                                  hint="metrics are `accuracy` and `topK` (top5: the true class among the 5 "
-                                       "highest scores)"))
-    if abs(sum(args.data.split) - 1) > 1e-6:
-        diag.add(source.error(f"split fractions add up to {sum(args.data.split):g}, not 1",
-                              path + ("data", "split"), hint="train, val, test: e.g. [0.8, 0.1, 0.1]"))
-    dpath = path + ("data",)
-    dataset = _parse(diag, SOURCES, args.data.dataset, dpath + ("dataset",), source)
-    transform = [_parse(diag, TRANSFORMS, t, dpath + ("transform", i), source)
-                 for i, t in enumerate(args.data.transform)]
-    augment = [_parse(diag, AUGMENTATIONS, t, dpath + ("augment", i), source)
-               for i, t in enumerate(args.data.augment)]
-    loss = _parse_loss(args.loss, path + ("loss",), source, diag)
-    optimizer = _parse(diag, OPTIMIZERS, args.optimizer, path + ("optimizer",), source)
-    schedule = _parse_schedule(args.schedule, path + ("schedule",), source, diag)
+    parsed = _parse(spec, overrides, diag)
     diag.raise_if_any()
-    metrics = args.metrics if args.metrics is not None else (["accuracy"] if loss[0].choice.entry.target == "class"
-                                                             else [])
-    return TrainConfig(args, dataset, [c for c in transform], [c for c in augment], loss, optimizer, schedule,
-                       list(metrics), raw)
+    return parsed.config
 
 
-def _parse(diag: Diagnostics, registry, value, path: PathT, source) -> Choice | None:
-    try:
-        return registry.parse(value, path, source)
-    except SpecErrors as exc:
-        diag.extend(exc.errors)
-    except SpecError as exc:
-        diag.add(exc)
-    return None
+def check_train(config: TrainConfig, analysis: Analysis, spec: Spec) -> None:
+    """Check a parsed section against the network: loss outputs exist, targets fit outputs, data fields fit inputs
+    (for sources that know their fields without loading), augmentations fit the input, `param_groups` name
+    layers with parameters, topK fits the classes. Raises SpecErrors."""
+    diag = Diagnostics()
+    _check(config, set(), analysis, spec.source, diag)
+    diag.raise_if_any()
 
 
-def _parse_loss(value: Any, path: PathT, source, diag: Diagnostics) -> list[LossTerm]:
-    """`cross_entropy`, `{mse: {...}}`, or a list of terms `{op: args, output:, target:, weight:, name:}`."""
-    items = value if isinstance(value, list) else [value]
-    if not items:
-        diag.add(source.error("`loss` needs at least one term", path))
-    terms = []
-    for i, item in enumerate(items):
-        at = path + (i,) if isinstance(value, list) else path
-        keys = {k: item[k] for k in LOSS_KEYS if isinstance(item, dict) and k in item}
-        rest = {k: v for k, v in item.items() if k not in LOSS_KEYS} if isinstance(item, dict) else item
-        if isinstance(rest, dict) and len(rest) != 1:
-            diag.add(source.error("a loss term names one loss" if rest else "this loss term names no loss", at,
-                                  hint=f"e.g. `- mse: {{}}` with optional keys {', '.join(LOSS_KEYS)}"))
-            continue
-        choice = _parse(diag, LOSSES, rest, at, source)
-        if choice is None:
-            continue
-        weight = keys.get("weight", 1.0)
-        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight < 0:
-            diag.add(source.error(f"a loss weight is a number ≥ 0, got {weight!r}", at + ("weight",)))
-            continue
-        for key in ("output", "target", "name"):
-            if key in keys and not isinstance(keys[key], str):
-                diag.add(source.error(f"`{key}` takes a name, got {keys[key]!r}", at + (key,)))
-        entry = choice.entry
-        outputs = tuple(entry.outputs(choice.args)) or (keys.get("output"),)
-        if entry.target is None and "target" in keys:
-            diag.add(source.error(f"loss `{entry.name}` takes no target", at + ("target",), key=True))
-        target = keys.get("target", "y") if entry.target is not None else None
-        name = keys.get("name") or (entry.name if len(items) == 1 else f"{entry.name}" +
-                                    ("" if [t for t in items].count(item) == 1 else f"_{i}"))
-        terms.append(LossTerm(choice, str(name), outputs, target, float(weight), at))
-    names = [t.name for t in terms]
-    for t in terms:
-        if names.count(t.name) > 1:
-            diag.add(source.error(f"two loss terms are named `{t.name}`", t.path,
-                                  hint="give each term its own `name:`"))
-            break
-    return terms
+def check_fields(config: TrainConfig, analysis: Analysis, spec: Spec, fields: dict[str, DataField]) -> None:
+    """`check_train`'s data checks for fields known only once loaded (npz, npy, csv, image folders): `fields` maps
+    each field to its per-sample `Field(shape, kind, classes)` after `transform`. Data inputs fit the network's
+    inputs, loss targets fit the outputs they are compared with, topK fits the classes. Raises SpecErrors at the
+    section's lines."""
+    diag = Diagnostics()
+    _check_data(config, analysis, fields, spec.source, diag)
+    diag.raise_if_any()
 
 
-def _parse_schedule(value: Any, path: PathT, source, diag: Diagnostics) -> Schedule | None:
-    """`cosine`, `{step: {step_size: 10}}`, plus optional `warmup_epochs`/`warmup_steps`/`warmup_start_factor`."""
-    if value is None:
-        return None
-    warm = {}
-    if isinstance(value, dict):
-        warm = {k: value[k] for k in ("warmup_epochs", "warmup_steps", "warmup_start_factor") if k in value}
-        value = {k: v for k, v in value.items() if k not in warm}
-        if not value:
-            value = "constant"
-    for key, v in warm.items():
-        ok = isinstance(v, int) and not isinstance(v, bool) and v >= 0 if key != "warmup_start_factor" else \
-            isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v <= 1
-        if not ok:
-            diag.add(source.error(f"`{key}` takes " + ("a whole number ≥ 0" if key != "warmup_start_factor"
-                                                       else "a number in (0, 1]") + f", got {v!r}", path + (key,)))
-            return None
-    if "warmup_epochs" in warm and "warmup_steps" in warm:
-        diag.add(source.error("warm up by epochs or by steps, not both", path + ("warmup_steps",), key=True))
-    choice = _parse(diag, SCHEDULES, value, path, source)
-    if choice is None:
-        return None
-    if choice.entry.has_warmup and warm:
-        diag.add(source.error(f"`{choice.name}` has its own warm-up phase", path + (next(iter(warm)),), key=True,
-                              hint="drop the warmup keys, or set its pct_start"))
-    return Schedule(choice, **warm)
+def validate_train(spec: Spec, analysis: Analysis | None) -> None:
+    """Every mistake of the spec's `train:` section in one SpecErrors: `parse_train`'s, and `check_train`'s against
+    `analysis` (None when the network itself is invalid) for the parts that parsed."""
+    diag = Diagnostics()
+    parsed = _parse(spec, None, diag)
+    if analysis is not None:
+        _check(parsed.config, parsed.broken, analysis, spec.source, diag)
+    diag.raise_if_any()
+
+
+def input_fields(config: TrainConfig, spec_inputs) -> dict[str, str]:
+    """Spec input name -> data field: `data.inputs`, else every input reads field `x`."""
+    if config.args.data.inputs is not None:
+        return dict(config.args.data.inputs)
+    return {name: "x" for name in spec_inputs}
 
 
 def apply_overrides(raw: dict, overrides: dict) -> dict:
     """A copy of `raw` with dotted keys set: `{"optimizer.adam.lr": 0.01}` sets raw["optimizer"]["adam"]["lr"]
     (a string optimizer `adam` becomes `{adam: {lr: 0.01}}`)."""
-    import copy
-
     out = copy.deepcopy(raw)
     for dotted, value in overrides.items():
         keys = dotted.split(".")
@@ -277,122 +270,498 @@ def lr_override(raw: dict, lr: float) -> dict:
     return {f"optimizer.{name}.lr": lr}
 
 
-def check_train(config: TrainConfig, analysis: Analysis, spec: Spec) -> None:
-    """Check the section against the network and the data: loss outputs exist, class counts and target shapes
-    fit the outputs, data fields fit the inputs, augmentations fit the input's rank. Raises SpecErrors."""
-    source = spec.source
-    diag = Diagnostics()
-    outputs = analysis.outputs
-    fields = config.dataset.entry.fields(config.dataset.args)
-    if fields is not None:
-        fields = _transformed(config, fields)
-    inputs = _input_fields(config, analysis, fields, source, diag)
-    for term in config.loss:
-        resolved = []
-        for name in term.outputs:
-            if name is None:
-                if len(outputs) != 1:
-                    diag.add(source.error(f"the network has {len(outputs)} outputs "
-                                          f"({', '.join(outputs)}); say which this loss reads", term.path,
-                                          hint="add `output: NAME` to the loss term"))
-                    break
-                name = next(iter(outputs))
-            if name not in outputs:
-                diag.add(source.error(f"loss `{term.choice.name}` reads output `{name}`, which the network lacks",
-                                      term.path, hint=did_you_mean(name, outputs)
-                                      or f"outputs: {', '.join(outputs)}"))
-                break
-            resolved.append(name)
-        else:
-            if term.target is not None and fields is not None:
-                _check_target(term, resolved[0], outputs[resolved[0]], fields, source, diag)
-    for aug in config.augment:
-        for name, shape in inputs.items():
-            problem = aug.entry.check(aug.args, shape)
-            if problem:
-                diag.add(source.error(f"{aug.name} cannot augment input `{name}` of shape "
-                                      f"{_fmt(shape)}: {problem}", aug.path))
-    diag.raise_if_any()
-
-
-def _transformed(config: TrainConfig, fields: dict[str, DataField]) -> dict[str, DataField]:
-    for t in config.transform:
-        fields = {k: (DataField(tuple(t.entry.shape(t.args, f.shape)), f.kind, f.classes) if f.kind == "float"
-                      else f) for k, f in fields.items()}
-    return fields
-
-
-def input_fields(config: TrainConfig, spec_inputs) -> dict[str, str]:
-    """Spec input name -> data field: `data.inputs`, else the one input reads field `x`."""
-    if config.args.data.inputs is not None:
-        return dict(config.args.data.inputs)
-    return {name: "x" for name in spec_inputs}
-
-
-def _input_fields(config, analysis, fields, source, diag) -> dict[str, tuple]:
-    """Check the data fields feeding the spec's inputs; spec input -> its shape."""
-    mapping = input_fields(config, analysis.inputs)
-    path = ("train", "data", "inputs")
-    for name in mapping:
-        if name not in analysis.inputs:
-            diag.add(source.error(f"`data.inputs` maps `{name}`, which is not an input of the network",
-                                  path + (name,), key=True, hint=did_you_mean(name, analysis.inputs)))
-    for name, shape in analysis.inputs.items():
-        if name not in mapping:
-            diag.add(source.error(f"input `{name}` gets no data", path if config.args.data.inputs else
-                                  ("train", "data"), hint="map it in `data.inputs: {INPUT: FIELD}`"))
-            continue
-        if fields is None:
-            continue
-        fld = fields.get(mapping[name])
-        where = path + (name,) if config.args.data.inputs else ("train", "data", "dataset")
-        if fld is None:
-            diag.add(source.error(f"the data has no field `{mapping[name]}` for input `{name}`", where,
-                                  hint=f"fields: {', '.join(fields)}"))
-        elif not fits(fld.shape, shape):
-            diag.add(source.error(f"the data's `{mapping[name]}` is {_fmt(fld.shape)} per sample, which does not "
-                                  f"fit input `{name}` {_fmt(shape)}", where,
-                                  hint="a field is reshaped to the input when their sizes agree; add a `resize` "
-                                       "transform, or change the input"))
-    return {name: shape for name, shape in analysis.inputs.items()}
-
-
-def _check_target(term: LossTerm, out_name: str, out_shape, fields, source, diag) -> None:
-    fld = fields.get(term.target)
-    if fld is None:
-        diag.add(source.error(f"the data has no field `{term.target}` for loss `{term.choice.name}`", term.path,
-                              hint=did_you_mean(term.target, fields) or f"fields: {', '.join(fields)}"))
-        return
-    want = term.choice.entry.target
-    if want == "class":
-        if fld.kind != "class":
-            diag.add(source.error(f"`{term.choice.name}` compares with class ids, but `{term.target}` holds "
-                                  "values", term.path, hint="use mse or l1 for values"))
-        elif out_shape and isinstance(out_shape[0], int) and fld.classes and out_shape[0] < fld.classes:
-            diag.add(source.error(f"the data has {fld.classes} classes but output `{out_name}` has "
-                                  f"{out_shape[0]} scores", term.path,
-                                  hint=f"make the last layer `linear: {fld.classes}`"))
-    elif fld.kind == "class" and want == "float":
-        if not (out_shape and len(out_shape) == 1 and out_shape[0] == 1) and fld.shape != tuple(out_shape):
-            diag.add(source.error(f"`{term.choice.name}` compares values, but `{term.target}` holds class ids "
-                                  f"and output `{out_name}` is {_fmt(out_shape)}", term.path,
-                                  hint="use cross_entropy for class ids"))
-    elif not fits(fld.shape, out_shape):
-        diag.add(source.error(f"target `{term.target}` is {_fmt(fld.shape)} per sample, which does not fit output "
-                              f"`{out_name}` {_fmt(out_shape)}", term.path))
-
-
 def fits(data_shape, shape) -> bool:
     """Whether per-sample data of `data_shape` reshapes to `shape` (same size; a symbolic dim takes what is
     left when the rest divides the size)."""
-    from math import prod
-
-    size = prod(data_shape)
+    size = math.prod(data_shape)
     known = [d for d in shape if isinstance(d, int)]
     if len(known) == len(shape):
-        return prod(known) == size
-    return len(known) == len(shape) - 1 and size % max(prod(known), 1) == 0
+        return math.prod(known) == size
+    return len(known) == len(shape) - 1 and size % max(math.prod(known), 1) == 0
+
+
+def columns(config: TrainConfig) -> set[str]:
+    """The metrics.csv columns a run can monitor: `train_`/`val_` + `loss`, each loss term's name, and for
+    classification each of `metrics` (`accuracy` by default; `top1` is `accuracy`)."""
+    names = {"loss", *(t.name for t in config.loss)}
+    if config.classification:
+        names |= {"accuracy" if m == "top1" else m for m in config.metrics}
+    return {f"{split}_{name}" for split in ("train", "val") for name in names}
+
+
+# --- parsing -------------------------------------------------------------------------------------------------
+
+
+def _parse(spec: Spec, overrides: dict | None, diag: Diagnostics) -> _Parsed:
+    """The section as far as it parses, its mistakes added to `diag`."""
+    source = spec.source
+    raw = apply_overrides(spec.model.train or {}, overrides or {})
+    args, broken = _train_args(raw, source, diag)
+    data = ("train", "data")
+    dataset = _choice(SOURCES, args.data.dataset, data + ("dataset",), source, diag)
+    transform = [_choice(TRANSFORMS, t, data + ("transform", i), source, diag)
+                 for i, t in enumerate(args.data.transform)]
+    augment = [_choice(AUGMENTATIONS, t, data + ("augment", i), source, diag) for i, t in enumerate(args.data.augment)]
+    loss = _parse_loss(args.loss, source, diag) if "loss" not in broken else []  # not the default, misspelt
+    optimizer = _choice(OPTIMIZERS, args.optimizer, ("train", "optimizer"), source, diag)
+    schedule = _parse_schedule(args.schedule, source, diag)
+    terms = [t for t in loss if t is not None]
+    broken |= {key for key, failed in (("data.dataset", dataset is None), ("data.transform", None in transform),
+                                       ("loss", len(terms) < len(loss) or not terms)) if failed}
+    config = TrainConfig(args, dataset, [c for c in transform if c is not None], [c for c in augment if c is not None],
+                         terms, optimizer, schedule, raw=raw)
+    if "loss" not in broken:  # which metrics apply depends on the loss
+        config.metrics = list(args.metrics) if args.metrics is not None else \
+            ["accuracy"] if config.classification else []
+    _check_section(config, broken, source, diag)
+    return _Parsed(config, broken)
+
+
+def _train_args(raw: dict, source: Source, diag: Diagnostics) -> tuple[TrainArgs, set[str]]:
+    """The section's keys as TrainArgs. A key with a mistake is reported and takes its default; the dotted keys
+    that did so are returned, so that the checks reading them stand down."""
+    path = ("train",)
+    raw, broken = dict(raw), set()
+    for key, model in (("data", DataArgs), ("early_stopping", EarlyStoppingArgs)):
+        if key in raw and (raw[key] is not None or TrainArgs.model_fields[key].default is not None):
+            value, bad = _model(model, raw.pop(key), path + (key,), source, diag)
+            if value is None:
+                broken.add(key)
+            else:
+                raw[key] = value
+                broken |= {f"{key}.{k}" for k in bad}
+    if isinstance(raw.get("param_groups"), list):
+        groups = [_model(ParamGroupArgs, g, path + ("param_groups", i), source, diag)
+                  for i, g in enumerate(raw["param_groups"])]
+        # a group that failed holds no globs, so the checks see the others at their own indices
+        raw["param_groups"] = [g if g is not None else ParamGroupArgs.model_construct(params=[]) for g, _ in groups]
+    args, bad = _model(TrainArgs, raw, path, source, diag)
+    return args, broken | bad
+
+
+def _model(model: type[BaseModel], raw: Any, path: PathT, source: Source, diag: Diagnostics
+           ) -> tuple[Any, set[str]]:
+    """`model` validated from the mapping `raw` at `path`, each mistake added to `diag`: an unknown key (with a
+    did-you-mean, or where it belongs), a wrong value. The keys with mistakes are left out, so their defaults
+    apply. (The model, the keys with mistakes and the keys the unknown ones misspell), or (None, ...) when `raw`
+    is no mapping or a required key is missing."""
+    what = f"{path[-1] if isinstance(path[-1], str) else path[-2]} key"
+    known = model.model_fields
+    if not isinstance(raw, dict):
+        got = "" if isinstance(raw, list) else f", got {raw!r}"
+        diag.add(_error(source, f"`{format_path(path)}` takes a mapping of {', '.join(known)}{got}", path))
+        return None, set()
+    unknown = {k for k in raw if k not in known}
+    meant = set()
+    for key in unknown:
+        home = _elsewhere(key, path)
+        if home is None:
+            meant.update(difflib.get_close_matches(str(key), sorted(known), n=1, cutoff=0.6))  # as did_you_mean
+        diag.add(_error(source, f"unknown {what} `{key}`", path + (key,), key=True,
+                        hint=home or did_you_mean(key, known) or f"known: {', '.join(known)}"))
+    raw = {k: v for k, v in raw.items() if k in known}
+    try:
+        return model.model_validate(raw), unknown | meant
+    except ValidationError as exc:
+        misspelt = {f"missing required {what} `{key}`" for key in meant}  # reported as the misspelling
+        errors = pydantic_errors(exc, path, source, set(known), what, data=raw)
+        diag.extend(e for e in errors if e.message not in misspelt)
+        bad = {err["loc"][0] for err in exc.errors() if err["loc"]}
+    try:
+        return model.model_validate({k: v for k, v in raw.items() if k not in bad}), unknown | meant | bad
+    except ValidationError:
+        return None, unknown | meant | bad
+
+
+def _elsewhere(key: str, path: PathT) -> str | None:
+    """Where a key unknown at `path` belongs, when it belongs elsewhere in the section."""
+    if any(key in OPTIMIZERS[name].Args.model_fields for name in OPTIMIZERS):
+        return f"`{key}` is an optimizer argument: `optimizer: {{adam: {{{key}: ...}}}}`"
+    if key in WarmupArgs.model_fields:
+        return f"`{key}` belongs in `train.schedule`, beside the schedule: `schedule: {{cosine: {{}}, {key}: 1}}`"
+    here = tuple(p for p in path if isinstance(p, str))
+    for home, model in _SECTIONS.items():
+        if home != here and key in model.model_fields:
+            return f"`{key}` belongs in `{format_path(home)}`"
+    return None
+
+
+def _choice(registry: Registry, value: Any, path: PathT, source: Source, diag: Diagnostics) -> Choice | None:
+    """`registry.parse`, its errors added to `diag`: the Choice, or None."""
+    try:
+        return registry.parse(value, path, source)
+    except SpecErrors as exc:
+        diag.extend(exc.errors)
+    except SpecError as exc:
+        diag.add(exc)
+    return None
+
+
+def _parse_loss(value: Any, source: Source, diag: Diagnostics) -> list[LossTerm | None]:
+    """`loss: cross_entropy`, `loss: {mse: {...}}`, or a list of terms `- {LOSS: args, output:, target:, weight:,
+    name:}`; None for a term with a mistake. A term is logged under its `name`, else its loss's, numbered
+    (`mse_0`, `mse_1`) when several terms use the same loss."""
+    path = ("train", "loss")
+    if value == []:
+        diag.add(_error(source, "`loss` needs at least one term", path, hint="e.g. `loss: cross_entropy`"))
+    items = [(path + (i,), item) for i, item in enumerate(value)] if isinstance(value, list) else [(path, value)]
+    terms = [_parse_term(item, at, source, diag) for at, item in items]
+    uses = Counter(t.choice.name for t in terms if t is not None and not t.name)
+    numbered: Counter = Counter()
+    for i, t in enumerate(terms):
+        if t is not None and not t.name:
+            loss = t.choice.name
+            terms[i] = replace(t, name=loss if uses[loss] == 1 else f"{loss}_{numbered[loss]}")
+            numbered[loss] += 1
+    seen = set()
+    for i, t in enumerate(terms):
+        if t is None:
+            continue
+        if t.name in seen or t.name in ("loss", "accuracy") or TOPK_RE.match(t.name):
+            whose = "another term's" if t.name in seen else "a metric's"
+            diag.add(_error(source, f"this loss term is logged as `{t.name}`, {whose} name", t.path + ("name",),
+                            hint="give the term a `name:` of its own (the total is logged as `loss`)"))
+            terms[i] = None
+        seen.add(t.name)
+    return terms
+
+
+def _parse_term(item: Any, at: PathT, source: Source, diag: Diagnostics) -> LossTerm | None:
+    """One loss term, a loss choice plus the term keys (LOSS_KEYS); None after reporting its mistakes."""
+    keys, loss = {}, item
+    if isinstance(item, dict):
+        keys = {k: v for k, v in item.items() if k in LOSS_KEYS}
+        loss = {k: v for k, v in item.items() if k not in LOSS_KEYS}
+        if len(loss) != 1:
+            diag.add(_error(source, "a loss term names one loss" if loss else "this loss term names no loss",
+                            at + (list(loss)[1],) if loss else at, key=bool(loss),
+                            hint=f"e.g. `- mse: {{}}`, with the term keys {', '.join(LOSS_KEYS)}"))
+            return None
+    choice = _choice(LOSSES, loss, at, source, diag)
+    ok = choice is not None
+    weight = keys.get("weight", 1.0)
+    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight < 0:
+        diag.add(_error(source, f"a loss weight is a number ≥ 0, got {weight!r}", at + ("weight",)))
+        ok = False
+    for key in ("output", "target", "name"):
+        value = keys.get(key)
+        if key in keys and not (isinstance(value, str) and NAME_RE.match(value)):
+            diag.add(_error(source, f"`{key}` takes a name (a letter, then letters, digits, `_`), got {value!r}",
+                            at + (key,)))
+            ok = False
+    if not ok:
+        return None
+    entry = choice.entry
+    reads = tuple(entry.outputs(choice.args))
+    if reads and "output" in keys:
+        diag.add(_error(source, f"loss `{entry.name}` reads the outputs {' and '.join(f'`{o}`' for o in reads)}; "
+                        "`output` does not apply", at + ("output",), key=True,
+                        hint=f"name other outputs in its arguments: `{entry.name}: {{...}}`"))
+        return None
+    if entry.target is None and "target" in keys:
+        diag.add(_error(source, f"loss `{entry.name}` compares with no data field; `target` does not apply",
+                        at + ("target",), key=True))
+        return None
+    return LossTerm(choice, keys.get("name", ""), reads or (keys.get("output"),),
+                    keys.get("target", "y") if entry.target is not None else None, float(weight), at)
+
+
+def _parse_schedule(value: Any, source: Source, diag: Diagnostics) -> Schedule | None:
+    """`cosine`, `{step: {step_size: 10}}`, with optional warm-up keys beside it (WarmupArgs); the warm-up keys
+    alone warm up to a constant lr. None for no schedule, or one with a mistake."""
+    path = ("train", "schedule")
+    if value is None:
+        return None
+    warm, bad, given = WarmupArgs(), set(), {}
+    if isinstance(value, dict):
+        given = {k: v for k, v in value.items() if k in WarmupArgs.model_fields}
+        value = {k: v for k, v in value.items() if k not in given} or "constant"
+        warm, bad = _model(WarmupArgs, given, path, source, diag)
+        if "warmup_epochs" in given and "warmup_steps" in given:
+            diag.add(_error(source, "warm up by epochs or by steps, not both", path + ("warmup_steps",), key=True))
+            bad.add("warmup_steps")
+    choice = _choice(SCHEDULES, value, path, source, diag)
+    if choice is None or bad:
+        return None
+    if choice.entry.has_warmup and given:
+        diag.add(_error(source, f"`{choice.name}` has its own warm-up phase", path + (next(iter(given)),), key=True,
+                        hint="drop the warm-up keys, or set its pct_start"))
+        return None
+    return Schedule(choice, **warm.model_dump())
+
+
+def _check_section(config: TrainConfig, broken: set[str], source: Source, diag: Diagnostics) -> None:
+    """What the section decides alone: device, gradient clipping, split fractions, metrics, monitored columns."""
+    args, path = config.args, ("train",)
+    if not DEVICE_RE.match(args.device):
+        diag.add(_error(source, f"unknown device `{args.device}`", path + ("device",),
+                        hint="one of auto, cpu, cuda, cuda:N, mps"))
+    if args.clip_grad_norm is not None and args.clip_grad_value is not None:
+        diag.add(_error(source, "clip gradients by norm or by value, not both", path + ("clip_grad_value",), key=True,
+                        hint="keep `clip_grad_norm` (the usual one) or `clip_grad_value`"))
+    split, at = args.data.split, path + ("data", "split")
+    if abs(sum(split) - 1) > 1e-6:
+        diag.add(_error(source, f"split fractions add up to {sum(split):g}, not 1", at,
+                        hint="train, val, test: e.g. [0.8, 0.1, 0.1]"))
+    elif split[0] == 0:
+        diag.add(_error(source, "the split leaves no samples to train on", at + (0,),
+                        hint="train, val, test: e.g. [0.8, 0.1, 0.1]"))
+    _check_metrics(config, "loss" not in broken, source, diag)
+    if "loss" in broken or "metrics" in broken:
+        return
+    watched = {path + ("early_stopping", "monitor"): args.early_stopping.monitor if args.early_stopping else None}
+    if config.schedule is not None and hasattr(config.schedule.choice.args, "monitor"):
+        watched[config.schedule.choice.args_path + ("monitor",)] = config.schedule.choice.args.monitor
+    logged = columns(config)
+    for where, monitor in watched.items():
+        if monitor is not None and monitor not in logged:
+            metric = monitor.partition("_")[2]
+            diag.add(_error(source, f"`{monitor}` is not a column of this run's metrics.csv", where,
+                            hint=f"add `{metric}` to `metrics`" if TOPK_RE.match(metric) and config.classification
+                            else did_you_mean(monitor, logged) or f"its columns: {', '.join(sorted(logged))}"))
+    if split[1] == 0 and not broken & {"early_stopping", "early_stopping.monitor"}:
+        used = [m for m in watched.values() if m is not None and m.startswith("val_")] or \
+            (["val_loss"] if args.early_stopping is None else [])
+        if used:
+            diag.add(_error(source, f"the split leaves no validation samples, but the run watches `{used[0]}` every "
+                            "epoch", at + (1,), hint="give val a fraction (e.g. [0.8, 0.1, 0.1]), or monitor "
+                            "a train_ column: `early_stopping: {monitor: train_loss}`"))
+
+
+def _check_metrics(config: TrainConfig, loss_known: bool, source: Source, diag: Diagnostics) -> None:
+    """Metrics are `accuracy` and `topK`, and need a first loss term that compares with class ids (checked when
+    the loss is `loss_known`)."""
+    for i, metric in enumerate(config.args.metrics or []):
+        at = ("train", "metrics", i)
+        if metric != "accuracy" and not TOPK_RE.match(metric):
+            diag.add(_error(source, f"unknown metric `{metric}`", at, hint=did_you_mean(metric, ["accuracy", "top5"])
+                            or "metrics are `accuracy` and `topK` (top5: the true class among the 5 highest "
+                               "scores)"))
+        elif loss_known and not config.classification:
+            diag.add(_error(source, f"metric `{metric}` needs class scores, but the first loss term, "
+                            f"`{config.loss[0].name}`, compares values", at,
+                            hint="accuracies come with a classification loss (cross_entropy, nll)"))
+
+
+# --- checks against the network ------------------------------------------------------------------------------
+
+
+def _check(config: TrainConfig, broken: set[str], analysis: Analysis, source: Source, diag: Diagnostics) -> None:
+    """`check_train`'s checks of a (possibly partial) config, skipping what `broken` keys feed."""
+    outs = [_term_outputs(term, analysis, source, diag) for term in config.loss]
+    if config.classification and outs[0] is not None:
+        name = outs[0][0]
+        scores = analysis.outputs[name][0] if analysis.outputs[name] else None
+        if isinstance(scores, int):
+            _check_topk(config, f"output `{name}` has {scores} scores", scores, source, diag)
+    for aug in config.augment:
+        for name, shape in analysis.inputs.items():
+            problem = aug.entry.check(aug.args, shape)
+            if problem:
+                diag.add(_error(source, f"{aug.name} cannot augment input `{name}` of shape {_fmt(shape)}: {problem}",
+                                aug.path))
+    _check_param_groups(config, analysis, source, diag)
+    if config.dataset is None or broken & {"data", "data.dataset", "data.transform", "data.inputs"}:
+        return
+    fields = config.dataset.entry.fields(config.dataset.args)
+    if fields is not None:
+        fields = _transformed(config, fields, source, diag)
+        if fields is None:
+            return
+    _check_data(config, analysis, fields, source, diag)
+
+
+def _term_outputs(term: LossTerm, analysis: Analysis, source: Source, diag: Diagnostics | None = None
+                  ) -> tuple[str, ...] | None:
+    """The network outputs a loss term reads, or None (reported to `diag` when given) when they do not exist."""
+    outputs = analysis.outputs
+    if term.outputs == (None,):
+        if len(outputs) == 1:
+            return (next(iter(outputs)),)
+        if diag is not None:
+            diag.add(_error(source, f"the network has {len(outputs)} outputs ({', '.join(outputs)}); say which loss "
+                            f"`{term.choice.name}` reads", term.path,
+                            hint=f"add `output: {next(iter(outputs))}` (say) to the loss term"))
+        return None
+    for name in term.outputs:
+        if name not in outputs:
+            if diag is not None:
+                diag.add(_error(source, f"loss `{term.choice.name}` reads output `{name}`, which the network lacks",
+                                _written(term, name), hint=did_you_mean(name, outputs)
+                                or f"outputs: {', '.join(outputs)}"))
+            return None
+    return term.outputs
+
+
+def _written(term: LossTerm, output: str) -> PathT:
+    """Where a loss term names `output`: its `output:` key, or the argument of its loss that holds the name."""
+    args = [k for k, v in term.choice.args if v == output] if term.choice.entry.outputs(term.choice.args) else []
+    return term.choice.args_path + (args[0],) if args else term.path + ("output",)
+
+
+def _check_param_groups(config: TrainConfig, analysis: Analysis, source: Source, diag: Diagnostics) -> None:
+    """Each `param_groups` glob matches a layer with trainable parameters (or a parameter of one: `*.bias`)."""
+    layers = [s.name for s in analysis.layers]
+    trainable = [s.name for s in analysis.layers if s.params and s.trainable]
+    for i, group in enumerate(config.args.param_groups):
+        for j, pattern in enumerate(group.params):
+            at = ("train", "param_groups", i, "params", j)
+            if any(_covers(pattern, name) for name in trainable):
+                continue
+            hit = [name for name in layers if _covers(pattern, name)]
+            if hit:
+                diag.add(_error(source, f"`{pattern}` matches only layers without trainable parameters "
+                                f"({', '.join(hit[:3])}{', ...' if len(hit) > 3 else ''})", at,
+                                hint="this group would hold no parameters; match the layers that have some"))
+            else:
+                diag.add(_error(source, f"`{pattern}` matches no layer of the network", at,
+                                hint=did_you_mean(pattern, layers) or f"layers with parameters: "
+                                f"{', '.join(trainable[:6])}{', ...' if len(trainable) > 6 else ''}"))
+
+
+def _covers(pattern: str, layer: str) -> bool:
+    """Whether glob `pattern` (netspec.train.optim.matches) matches `layer`, or may match one of its parameters:
+    the part of the pattern before one of its dots matches the layer (`fc.weight`, `*.bias`, `attn.out_proj.*`)."""
+    parts = pattern.split(".")
+    return any(matches(layer, ".".join(parts[:i])) for i in range(len(parts), 0, -1))
+
+
+def _transformed(config: TrainConfig, fields: dict[str, DataField], source: Source, diag: Diagnostics
+                 ) -> dict[str, DataField] | None:
+    """The fields after `transform` (each applies to every float field), or None after reporting a transform
+    that does not apply."""
+    for t in config.transform:
+        out = {}
+        for name, f in fields.items():
+            if f.kind != "float":
+                out[name] = f
+                continue
+            try:
+                out[name] = DataField(tuple(t.entry.shape(t.args, f.shape)), f.kind, f.classes)
+            except ValueError as exc:
+                diag.add(_error(source, f"transform `{t.name}` cannot apply to the data's `{name}` "
+                                f"({_fmt(f.shape)} per sample): {exc}", t.path))
+                return None
+        fields = out
+    return fields
+
+
+def _check_data(config: TrainConfig, analysis: Analysis, fields: dict[str, DataField] | None, source: Source,
+                diag: Diagnostics) -> None:
+    """Inputs read fields that exist and fit them; loss targets exist and fit the outputs; topK fits the classes.
+    Without `fields` (a source that only loading tells), the mapping of inputs alone."""
+    mapped = config.args.data.inputs
+    path = ("train", "data", "inputs")
+    reads = input_fields(config, analysis.inputs)
+    strays = [name for name in reads if name not in analysis.inputs]
+    for name in strays:
+        diag.add(_error(source, f"`data.inputs` maps `{name}`, which is not an input of the network", path + (name,),
+                        key=True, hint=did_you_mean(name, analysis.inputs)
+                        or f"its inputs: {', '.join(analysis.inputs)}"))
+    if mapped is None and len(analysis.inputs) > 1:
+        diag.add(_error(source, f"the network has {len(analysis.inputs)} inputs ({', '.join(analysis.inputs)}); "
+                        "say which data field each reads", ("train", "data"),
+                        hint=f"`inputs: {{{', '.join(f'{n}: FIELD' for n in analysis.inputs)}}}` in `data:`"))
+    else:
+        for name, shape in analysis.inputs.items():
+            if name not in reads:
+                if not strays:  # else a stray name is the misspelling of this one
+                    diag.add(_error(source, f"input `{name}` gets no data", path, hint=f"map it: `{name}: FIELD`"))
+            elif fields is not None:
+                where = path + (name,) if mapped is not None else config.transform[-1].path if config.transform \
+                    else ("train", "data", "dataset")
+                _check_input(name, shape, analysis.graph.inputs[name].dtype, reads[name], fields, where, source,
+                             diag)
+    if fields is None:
+        return
+    for i, term in enumerate(config.loss):
+        out = _term_outputs(term, analysis, source)
+        if term.target is not None and out is not None:
+            scores = analysis.outputs[out[0]]
+            classes = _check_target(term, out[0], scores, fields, source, diag)
+            if i == 0 and classes and not (isinstance(scores[0], int) and scores[0] <= classes):  # else check_train's
+                _check_topk(config, f"the data has {classes} classes", classes, source, diag)
+
+
+def _check_input(name: str, shape, dtype: str, field_name: str, fields: dict[str, DataField], where: PathT,
+                 source: Source, diag: Diagnostics) -> None:
+    """Input `name` of `shape` and `dtype` reads `field_name`: it exists, holds that kind of values, and fits."""
+    f = fields.get(field_name)
+    if f is None:
+        diag.add(_error(source, f"the data has no field `{field_name}` for input `{name}`", where,
+                        hint=did_you_mean(field_name, fields) or f"its fields: {', '.join(fields)}"))
+        return
+    ids = dtype.startswith("int")
+    if ids != (f.kind == "class"):
+        held = "class ids" if f.kind == "class" else "float values"
+        diag.add(_error(source, f"input `{name}` takes {'integer ids' if ids else 'float values'} ({dtype}), but the "
+                        f"data's `{field_name}` holds {held}", where))
+    elif not fits(f.shape, shape):
+        diag.add(_error(source, f"the data's `{field_name}` is {_fmt(f.shape)} per sample, which does not fit input "
+                        f"`{name}` {_fmt(shape)}", where, hint=_resize_hint(f.shape, shape)))
+
+
+def _resize_hint(have: tuple, want) -> str:
+    """How to make images `have` [C, H, W] fit input `want`: the `resize` that gives the input's size."""
+    if len(have) == 3 and all(isinstance(d, int) for d in want):
+        c, size = have[0], math.prod(want)
+        side = math.isqrt(size // c)
+        hw = tuple(want[1:]) if len(want) == 3 and want[0] == c else (side, side) if side * side * c == size \
+            else None
+        if hw is not None:
+            return f"resize the images: `transform: [{{resize: [{hw[0]}, {hw[1]}]}}]` in `data:`"
+    return "a field is reshaped to the input when their sizes agree; add a transform, or change the input"
+
+
+def _check_target(term: LossTerm, out_name: str, out_shape, fields: dict[str, DataField], source: Source,
+                  diag: Diagnostics) -> int | None:
+    """The term's target field exists and fits output `out_name`; the number of classes it holds, if any."""
+    f = fields.get(term.target)
+    loss = term.choice.name
+    if f is None:
+        diag.add(_error(source, f"the data has no field `{term.target}` for loss `{loss}` to compare with",
+                        term.path + ("target",),
+                        hint=did_you_mean(term.target, fields) or f"its fields: {', '.join(fields)}"))
+        return None
+    if term.choice.entry.target == "class":
+        if f.kind != "class":
+            diag.add(_error(source, f"`{loss}` compares with class ids, but the data's `{term.target}` holds values "
+                            f"({_fmt(f.shape)} per sample)", term.path,
+                            hint="use mse, l1 or bce for values"))
+        elif not out_shape or not fits(f.shape, out_shape[1:]):
+            diag.add(_error(source, f"`{loss}` needs one score per class in output `{out_name}` ([C], or [C, ...] "
+                            f"for {_fmt(f.shape)} class ids per sample), but it is {_fmt(out_shape)}",
+                            term.path))
+        elif f.classes and isinstance(out_shape[0], int) and out_shape[0] < f.classes:
+            diag.add(_error(source, f"the data has {f.classes} classes but output `{out_name}` has {out_shape[0]} "
+                            "scores", term.path, hint=f"make the last layer `linear: {f.classes}`"))
+        else:
+            return f.classes
+    elif f.kind == "class" and tuple(out_shape) != (1,) and f.shape != tuple(out_shape):
+        diag.add(_error(source, f"`{loss}` compares values, but the data's `{term.target}` holds class ids and output "
+                        f"`{out_name}` is {_fmt(out_shape)}", term.path,
+                        hint="use cross_entropy for class ids"))
+    elif not fits(f.shape, out_shape):
+        diag.add(_error(source, f"the data's `{term.target}` is {_fmt(f.shape)} per sample, which does not fit output "
+                        f"`{out_name}` {_fmt(out_shape)}", term.path))
+    return None
+
+
+def _check_topk(config: TrainConfig, why: str, limit: int, source: Source, diag: Diagnostics) -> None:
+    """Each `topK` metric has K ≤ `limit` classes to rank (`why` says where the limit comes from)."""
+    for i, metric in enumerate(config.metrics):
+        k = TOPK_RE.match(metric)
+        if k and int(k[1]) > limit:
+            diag.add(_error(source, f"`{metric}` ranks the true class among the {k[1]} highest scores, but {why}",
+                            ("train", "metrics", i), hint=f"use a K of at most {limit}"))
+
+
+def _error(source: Source, message: str, path: PathT, hint: str | None = None, key: bool = False) -> SpecError:
+    """`source.error`, at the key of the nearest written mapping when `path` is not written (a default applies)."""
+    while path and path not in source.marks and not (key and path in source.key_marks):
+        path, key = path[:-1], True
+    return source.error(message, path, hint, key)
 
 
 def _fmt(shape) -> str:
-    return "×".join(map(str, shape)) if shape else "a scalar"
+    return "×".join(map(str, shape)) if len(shape) else "a scalar"

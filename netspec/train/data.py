@@ -575,7 +575,7 @@ class Splits:
     input_fields: dict[str, str]  # spec input -> the field it reads
     shapes: dict[str, tuple[int, ...]]  # spec input -> its per-sample shape, symbolic dims bound
     classes: int | None = None  # the number of classes of `y`, when it holds classes
-    stats: dict[str, dict[str, float]] = field(default_factory=dict)  # field -> {mean, std} of train
+    stats: dict[str, dict[str, Any]] = field(default_factory=dict)  # field -> {mean, std} of train, per channel
 
     def sizes(self) -> dict[str, int]:
         return {name: _length(getattr(self, name)) for name in ("train", "val", "test")}
@@ -586,19 +586,20 @@ class Splits:
         data's own scale, [0, 1] for images), then normalized with the train split's statistics."""
         out = {}
         for name, f in self.input_fields.items():
-            x = tensors[f]
-            x = x.reshape(len(x), *self.shapes[name])
+            values = tensors[f]
+            x = values.reshape(len(values), *self.shapes[name])
             if augment is not None:
                 x = augment(x)
-            if f in self.stats:
-                x = (x - self.stats[f]["mean"]) / self.stats[f]["std"]
+            if f in self.stats:  # statistics per channel or feature of the field's own shape
+                x = ((x.reshape(values.shape) - self.stats[f]["mean"]) / self.stats[f]["std"]).reshape(x.shape)
             out[name] = x
         return out
 
     def to(self, device) -> Splits:
-        """The splits moved to `device` (once, so `batches` then only indexes)."""
+        """The splits and statistics moved to `device` (once, so `batches` then only indexes)."""
         return replace(self, **{s: {k: v.to(device) for k, v in getattr(self, s).items()}
-                                for s in ("train", "val", "test")})
+                                for s in ("train", "val", "test")},
+                       stats={f: {k: v.to(device) for k, v in st.items()} for f, st in self.stats.items()})
 
 
 def prepare(config, input_shapes: dict[str, tuple], root: Path) -> Splits:
@@ -709,10 +710,16 @@ def _bind(shape: tuple, have: tuple, name: str, f: str) -> tuple[int, ...]:
     return bound
 
 
-def _stats(x) -> dict[str, float]:
-    """One mean and std over all of a (train) field; a constant field keeps std 1."""
-    mean, std = float(x.double().mean()), float(x.double().std(correction=0))
-    return {"mean": mean, "std": std or 1.0}
+def _stats(x) -> dict[str, Any]:
+    """The mean and std of a (train) field (N, *shape): one per channel (dim 0 of the per-sample shape) for
+    images and sequences [C, ...], one per feature for vectors [F], one for scalars — what torchvision's
+    `Normalize` and scikit-learn's `StandardScaler` use. Tensors shaped to broadcast over (N, *shape); a
+    constant channel or feature keeps std 1."""
+    x = x.double()
+    dims = [0, *range(2, x.dim())] if x.dim() > 2 else [0]
+    mean = x.mean(dim=dims, keepdim=True)[0]
+    std = x.std(dim=dims, correction=0, keepdim=True)[0]
+    return {"mean": mean.float(), "std": std.masked_fill(std == 0, 1.0).float()}
 
 
 def _length(tensors: dict[str, Any]) -> int:

@@ -37,36 +37,55 @@ class Objective:
     outputs: list[tuple[str, ...]]  # per term: the output names it reads
 
     def __call__(self, outs: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]):
-        """(total, {term name: value}) for one batch; values are 0-dim tensors."""
+        """(total, {term name: value}) for one batch; values are 0-dim float32 tensors. Call it outside autocast:
+        half-precision outputs are cast up first, since losses need the precision (and autocast refuses some,
+        such as binary_cross_entropy on CUDA)."""
+        outs = {k: v.float() if v.dtype in (torch.float16, torch.bfloat16) else v for k, v in outs.items()}
         values = {}
         for term, names in zip(self.terms, self.outputs):
             target = batch[term.target] if term.target is not None else None
             values[term.name] = term.choice.entry.compute(term.choice.args, [outs[n] for n in names], target)
-        total = sum(term.weight * values[term.name] for term in self.terms)
+        weighted = [values[t.name] if t.weight == 1 else t.weight * values[t.name] for t in self.terms]
+        total = weighted[0]
+        for value in weighted[1:]:
+            total = total + value
         return total, values
 
 
 @dataclass
 class Metrics:
-    """Sample-weighted sums of an epoch's loss terms and accuracies."""
+    """Sample-weighted means of an epoch's loss terms and accuracies (`accuracy`: top-1, `topK`: the true class
+    among the K highest scores). Batch values stay on the device until `means`, so adding one needs no sync
+    and no arithmetic: a batch's mean loss is weighted by its size `n` once, at the end."""
 
     topk: list[int]
-    sums: dict[str, float] = field(default_factory=dict)
-    count: int = 0
+    means_: dict[str, list[torch.Tensor]] = field(default_factory=dict)  # name -> per batch: its mean value
+    hits: dict[str, list[torch.Tensor]] = field(default_factory=dict)  # name -> per batch: correct samples
+    sizes: list[int] = field(default_factory=list)
 
     def add(self, n: int, total, values: dict, scores: torch.Tensor | None, labels: torch.Tensor | None) -> None:
-        row = {"loss": total, **values}
-        if scores is not None:
-            ranked = scores.topk(max(self.topk), dim=1).indices
-            hits = ranked == labels.unsqueeze(1)
-            for k in self.topk:
-                row["accuracy" if k == 1 else f"top{k}"] = hits[:, :k].any(dim=1).float().mean()
-        for key, value in row.items():
-            self.sums[key] = self.sums.get(key, 0.0) + float(value.detach()) * n
-        self.count += n
+        """One batch of `n` samples: its loss, its terms' values, and (classification) its scores (n, C, *)
+        with the labels (n, *)."""
+        for key, value in (("loss", total), *values.items()):
+            self.means_.setdefault(key, []).append(value.detach())
+        if scores is not None and self.topk:
+            if 1 in self.topk:
+                self.hits.setdefault("accuracy", []).append((scores.argmax(dim=1) == labels).sum())
+            if self.topk != [1]:
+                ranked = scores.topk(max(self.topk), dim=1).indices == labels.unsqueeze(1)
+                for k in self.topk[1:] if self.topk[0] == 1 else self.topk:
+                    self.hits.setdefault(f"top{k}", []).append(ranked[:, :k].any(dim=1).sum())
+        self.sizes.append(n)
 
     def means(self, prefix: str) -> dict[str, float]:
-        return {f"{prefix}_{k}": v / max(self.count, 1) for k, v in self.sums.items()}
+        """`{prefix}_{name}` -> the mean over the samples added (none added: no entries)."""
+        if not self.sizes:
+            return {}
+        sizes = torch.tensor(self.sizes, dtype=torch.float64)
+        total = float(sizes.sum())
+        out = {k: float(torch.stack(v).cpu().double() @ sizes) / total for k, v in self.means_.items()}
+        out.update((k, float(torch.stack(v).cpu().double().sum()) / total) for k, v in self.hits.items())
+        return {f"{prefix}_{k}": v for k, v in out.items()}
 
 
 class EarlyStopping:
@@ -115,9 +134,11 @@ class Trainer:
         """Train from the setup's epoch to the last; the final metrics (test included)."""
         s = self.s
         for epoch in range(s.epoch, s.config.args.epochs):
+            if s.stopper.should_stop:  # resumed after it stopped early
+                break
             start = time.perf_counter()
             row = {"epoch": epoch + 1, **self.train_epoch(epoch), **self.evaluate("val")}
-            row.update(step=s.step, lr=s.optimizer.param_groups[0]["lr"], seconds=time.perf_counter() - start)
+            row.update(step=s.step, lr=s.run.steps[-1]["lr"], seconds=time.perf_counter() - start)
             s.run.log_epoch(row)
             if s.schedule is not None:
                 s.schedule.after_epoch(row)
@@ -142,21 +163,27 @@ class Trainer:
         accum = args.accumulate_grad_batches
         sizes = s.batch_sizes(len(split[next(iter(split))]))
         s.optimizer.zero_grad(set_to_none=True)
+        step_loss = 0.0  # the step's loss: the sample-weighted mean over its micro-batches
         for i, batch in enumerate(s.progress(s.batches(split, shuffle=True, epoch=epoch), epoch, len(sizes))):
             group = sizes[i - i % accum: i - i % accum + accum]
             n = sizes[i]
             inputs = s.inputs(batch, train=True)
             with s.autocast():
                 outs = s.forward(inputs)
-                total, values = s.objective(outs, batch)
-            if not torch.isfinite(total):
-                raise Diverged(epoch, s.step + 1, {k: float(v) for k, v in values.items()}, s.last_checkpoint)
-            s.backward(total * (n / sum(group)))
-            metrics.add(n, total.detach(), values, *s.scores(outs, batch))
+            total, values = s.objective(outs, batch)
+            loss = total.item()  # the one sync of a micro-batch
+            if not math.isfinite(loss):
+                raise Diverged(epoch, s.step + 1, {k: float(v.detach()) for k, v in values.items()},
+                               s.last_checkpoint)
+            share = 1.0 if accum == 1 else n / sum(group)
+            s.backward(total if share == 1.0 else total * share)
+            step_loss += loss * share
+            metrics.add(n, total, values, *s.scores(outs, batch))
             if i % accum == accum - 1 or i == len(sizes) - 1:
+                lr = s.optimizer.param_groups[0]["lr"]  # the lr this step uses; the schedule moves it after
                 s.optimizer_step()
-                s.run.log_step({"epoch": epoch + 1, "step": s.step, "loss": float(total),
-                                "lr": s.optimizer.param_groups[0]["lr"]})
+                s.run.log_step({"epoch": epoch + 1, "step": s.step, "loss": step_loss, "lr": lr})
+                step_loss = 0.0
         return metrics.means("train")
 
     @torch.no_grad()
@@ -169,6 +196,6 @@ class Trainer:
         for batch in s.batches(split, shuffle=False, epoch=0):
             with s.autocast():
                 outs = s.forward(s.inputs(batch))
-                total, values = s.objective(outs, batch)
+            total, values = s.objective(outs, batch)
             metrics.add(len(next(iter(batch.values()))), total, values, *s.scores(outs, batch))
         return metrics.means(split_name)

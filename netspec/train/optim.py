@@ -20,13 +20,14 @@ from __future__ import annotations
 import fnmatch
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field, model_validator
 
 from .registry import Args, Entry, Registry
 
 PosFloat = Annotated[float, Field(gt=0)]
 Decay = Annotated[float, Field(ge=0)]
 Beta = Annotated[float, Field(ge=0, lt=1)]
+Betas = Annotated[tuple[Beta, Beta], BeforeValidator(lambda v: tuple(v) if isinstance(v, list) else v)]  # [b1, b2]
 
 
 class Optimizer(Entry):
@@ -51,6 +52,12 @@ class SGDArgs(Args):
     nesterov: bool = False
     weight_decay: Decay = 0.0
 
+    @model_validator(mode="after")
+    def _nesterov(self):
+        if self.nesterov and (self.momentum <= 0 or self.dampening != 0):
+            raise ValueError("nesterov momentum needs momentum > 0 and dampening 0")
+        return self
+
 
 @OPTIMIZERS.register
 class SGD(Optimizer):
@@ -66,15 +73,10 @@ class SGD(Optimizer):
     torch_name = "SGD"
     Args = SGDArgs
 
-    def build(self, a, groups):
-        if a.nesterov and (a.momentum <= 0 or a.dampening != 0):
-            raise ValueError("nesterov momentum needs momentum > 0 and dampening 0")
-        return super().build(a, groups)
-
 
 class AdamArgs(Args):
     lr: PosFloat = 1e-3
-    betas: tuple[Beta, Beta] = (0.9, 0.999)
+    betas: Betas = (0.9, 0.999)
     eps: PosFloat = 1e-8
     weight_decay: Decay = 0.0
     amsgrad: bool = False
@@ -170,6 +172,10 @@ class Scheduler(Entry):
 
     def build(self, a: Any, optimizer, steps_per_epoch: int, steps: int):
         raise NotImplementedError
+
+    def spans_run(self, a: Any) -> bool:
+        """Whether its length is the run's (`steps`), so that a resumed run cannot change its epochs."""
+        return False
 
 
 SCHEDULES: Registry[Scheduler] = Registry("schedule")
@@ -284,6 +290,9 @@ class Cosine(Scheduler):
         t_max = a.T_max * steps_per_epoch if a.T_max is not None else steps
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, max(t_max, 1), a.eta_min)
 
+    def spans_run(self, a):
+        return a.T_max is None
+
 
 class OneCycleArgs(Args):
     max_lr: PosFloat | None = None
@@ -317,6 +326,9 @@ class OneCycle(Scheduler):
             optimizer, max_lr, total_steps=max(steps, 1), pct_start=a.pct_start,
             anneal_strategy=a.anneal_strategy, div_factor=a.div_factor, final_div_factor=a.final_div_factor,
             cycle_momentum=False)
+
+    def spans_run(self, a):
+        return True
 
 
 class PlateauArgs(Args):
@@ -360,17 +372,22 @@ def mode_for(metric: str) -> str:
 
 class LRSchedule:
     """A schedule with its optional linear warm-up, stepped by the trainer: `after_step()` after each optimizer
-    step, `after_epoch(metrics)` after each epoch. Holds the torch schedulers' state for checkpoints."""
+    step, `after_epoch(metrics)` after each epoch. Holds the torch schedulers' state for checkpoints.
+
+    The lr a step uses is the one in force before its `after_step()`: warm-up steps 1..W use
+    lr·(f + (1 − f)(s − 1)/W) for f = `warmup_start_factor`, and the main schedule then counts its steps
+    (`total` of them, the run's steps after warm-up) from 0."""
 
     def __init__(self, schedule, optimizer, steps_per_epoch: int, epochs: int):
         import torch
 
         self.warm = schedule.warmup_steps or schedule.warmup_epochs * steps_per_epoch
-        total = max(epochs * steps_per_epoch - self.warm, 1)
-        entry = schedule.choice.entry
+        self.total = max(epochs * steps_per_epoch - self.warm, 1)
+        entry, args = schedule.choice.entry, schedule.choice.args
         self.per_epoch = entry.per_epoch
-        self.monitor = getattr(schedule.choice.args, "monitor", None)
-        self.main = entry.build(schedule.choice.args, optimizer, steps_per_epoch, total)
+        self.spans_run = entry.spans_run(args)
+        self.monitor = getattr(args, "monitor", None)
+        self.main = entry.build(args, optimizer, steps_per_epoch, self.total)
         # built after the main schedule, so that its first value (start_factor · lr) is the lr in force
         self.warmup = torch.optim.lr_scheduler.LinearLR(optimizer, schedule.warmup_start_factor, 1.0,
                                                         total_iters=self.warm) if self.warm else None
@@ -388,7 +405,7 @@ class LRSchedule:
             self.main.step(metrics[self.monitor])
 
     def state_dict(self) -> dict:
-        return {"steps": self.steps, "main": self.main.state_dict(),
+        return {"steps": self.steps, "total": self.total, "main": self.main.state_dict(),
                 "warmup": self.warmup.state_dict() if self.warmup else None}
 
     def load_state_dict(self, state: dict) -> None:

@@ -4,7 +4,7 @@
 - `accuracy.png`: train against val accuracy (classification only);
 - `lr.png`: the learning rate at every optimizer step;
 - `reconstructions.png` (autoencoders: a loss compares an output with an input field):
-  test inputs above, their reconstructions below;
+  test inputs (val inputs when the test split is empty) above, their reconstructions below;
 - `samples.png` (networks with a sampling layer, such as a VAE's `reparameterize`):
   decodings of draws from N(0, I) fed in place of the sampled code.
 """
@@ -23,15 +23,15 @@ def write_plots(run, setup) -> list[Path]:
     import matplotlib
 
     matplotlib.use("Agg")
-    written = [_curves(run, "loss", [k[6:] for k in run.epochs[0] if k.startswith("train_") and
-                                     not k.endswith(("accuracy",)) and "_top" not in k]) if run.epochs else None]
+    terms = [t.name for t in setup.objective.terms]
+    written = [_curves(run, "loss", ["loss", *terms] if len(terms) > 1 else ["loss"]) if run.epochs else None]
     if run.epochs and "val_accuracy" in run.epochs[0]:
         written.append(_curves(run, "accuracy", ["accuracy"]))
     if run.steps:
         written.append(_lr(run))
     pairs = _reconstruction_pairs(setup)
     if pairs is not None:
-        written.append(_grid(run.path / "reconstructions.png", pairs, "test inputs (top) and reconstructions"))
+        written.append(_grid(run.path / "reconstructions.png", pairs, "held-out inputs (top) and reconstructions"))
     samples = _samples(setup)
     if samples is not None:
         written.append(_grid(run.path / "samples.png", [samples], "samples: z ~ N(0, I) decoded"))
@@ -49,14 +49,17 @@ def _save(fig, path: Path) -> Path:
 
 def _curves(run, name: str, terms: list[str]) -> Path:
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     fig, axes = plt.subplots(1, len(terms), figsize=(4.5 * len(terms), 3.4), squeeze=False)
     epochs = [r["epoch"] for r in run.epochs]
     for ax, term in zip(axes[0], terms):
         for split, style in (("train", "-"), ("val", "--")):
             key = f"{split}_{term}"
-            ax.plot(epochs, [float(r[key]) for r in run.epochs], style, label=split)
+            if key in run.epochs[0]:
+                ax.plot(epochs, [float(r[key]) for r in run.epochs], style, label=split)
         ax.set(xlabel="epoch", ylabel=term, title=term if len(terms) > 1 else None)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
         ax.legend()
     return _save(fig, run.path / f"{name}.png")
@@ -99,14 +102,23 @@ def _grid(path: Path, rows: list[list], title: str) -> Path | None:
     return _save(fig, path)
 
 
+def _held_out(setup, n: int) -> dict | None:
+    """The first `n` samples of the test split (of val when test is empty) on the device: field -> (≤ n, ...);
+    None when both are empty."""
+    for split in (setup.splits.test, setup.splits.val):
+        if len(next(iter(split.values()))):
+            return {k: v[:n].to(setup.device) for k, v in split.items()}
+    return None
+
+
 def _reconstruction_pairs(setup, n: int = 8) -> list[list] | None:
-    """Test inputs and the outputs compared with them, when a loss term reconstructs an input field."""
+    """Held-out inputs and the outputs compared with them, when a loss term reconstructs an input field."""
     import torch
 
     fields = set(setup.fields.values())
+    batch = _held_out(setup, n)
     for term, names in zip(setup.objective.terms, setup.objective.outputs):
-        if term.target in fields:
-            batch = {k: v[:n].to(setup.device) for k, v in setup.splits.test.items()}
+        if term.target in fields and batch is not None:
             setup.model.eval()
             with torch.no_grad():
                 out = setup.forward(setup.inputs(batch))[names[0]]
@@ -136,7 +148,10 @@ def _samples(setup, n: int = 16) -> list | None:
                 return torch.randn(n, *shape, device=setup.device)
             return super().run_node(node)
 
-    batch = {k: v[:1].expand(n, *v.shape[1:]).to(setup.device) for k, v in setup.splits.test.items()}
+    batch = _held_out(setup, 1)
+    if batch is None:
+        return None
+    batch = {k: v.expand(n, *v.shape[1:]) for k, v in batch.items()}
     setup.model.eval()
     with torch.no_grad():
         out = Prior(setup.model).run(*[setup.inputs(batch)[name] for name in setup.input_names])

@@ -26,7 +26,7 @@ class Args(BaseModel):
     """Base of every component's argument model: unknown keys are errors, no silent coercion
     (except int → float, so `lr: 1` is 1.0)."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, use_attribute_docstrings=True)
 
 
 class NoArgs(Args):
@@ -50,11 +50,17 @@ class Choice(Generic[E]):
 
     entry: E
     args: Any
-    path: PathT
+    path: PathT  # the choice as written: `adam` or `{adam: {...}}`
+    keyed: bool = False  # written `{name: args}`, so its arguments are at `path + (name,)`
 
     @property
     def name(self) -> str:
         return self.entry.name
+
+    @property
+    def args_path(self) -> PathT:
+        """Where its arguments are written (the choice itself when it is a bare name)."""
+        return self.path + (self.name,) if self.keyed else self.path
 
 
 class Registry(Generic[E]):
@@ -82,18 +88,19 @@ class Registry(Generic[E]):
 
     def parse(self, value: Any, path: PathT, source: Source) -> Choice[E]:
         """`name`, `{name: main-arg}` or `{name: {args}}` -> a Choice; raises a located SpecError."""
+        known = f"known: {', '.join(sorted(self.entries))}"
         if isinstance(value, str):
-            name, raw, at = value, {}, path
+            name, raw, keyed = value, {}, False
         elif isinstance(value, dict) and len(value) == 1:
-            name, raw = next(iter(value.items()))
-            at = path + (name,)
+            (name, raw), keyed = next(iter(value.items())), True
         else:
-            raise source.error(f"a {self.kind} is `name` or `{{name: {{args}}}}`", path,
-                               hint=f"known: {', '.join(sorted(self.entries))}")
+            got = "" if isinstance(value, (dict, list)) else f", got {value!r}"
+            raise source.error(f"{_article(self.kind)} {self.kind} is `name` or `{{name: {{args}}}}`{got}", path,
+                               hint=known)
+        at = path + (name,) if keyed else path
         if name not in self.entries:
-            raise source.error(f"unknown {self.kind} `{name}`", at if at == path else path + (name,),
-                               key=at != path, hint=did_you_mean(name, self.entries)
-                               or f"known: {', '.join(sorted(self.entries))}")
+            raise source.error(f"unknown {self.kind} `{name}`", at, key=keyed,
+                               hint=did_you_mean(name, self.entries) or known)
         entry = self.entries[name]
         if raw is None:
             raw = {}
@@ -102,7 +109,7 @@ class Registry(Generic[E]):
                 raise source.error(f"{self.kind} `{name}` takes no single argument", at,
                                    hint=f"write its arguments as a mapping: `{name}: {{...}}`")
             raw = {entry.main_arg: raw}
-        return Choice(entry, validate_args(entry.Args, raw, at, source, f"{name} argument"), at)
+        return Choice(entry, validate_args(entry.Args, raw, at, source, f"{name} argument"), path, keyed)
 
 
 def validate_args(model: type[BaseModel], raw: dict, path: PathT, source: Source, what: str) -> Any:
@@ -113,8 +120,12 @@ def validate_args(model: type[BaseModel], raw: dict, path: PathT, source: Source
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
-        errors = pydantic_errors(exc, path, source, aliases=set(model.model_fields), what=what)
+        errors = pydantic_errors(exc, path, source, aliases=set(model.model_fields), what=what, data=raw)
         raise (errors[0] if len(errors) == 1 else SpecErrors(errors)) from None
+
+
+def _article(word: str) -> str:
+    return "an" if word[0] in "aeiou" else "a"
 
 
 def first_line(entry: Entry) -> str:

@@ -1,8 +1,10 @@
 """The run folder: `runs/<spec>-<timestamp>/` (or the `--out` folder).
 
     spec.yaml      the resolved spec: the file as loaded (`extends` merged), overrides applied
-    metrics.csv    one row per epoch: epoch, step, train_/val_ loss terms and accuracies, lr, seconds
-    steps.csv      one row per optimizer step: epoch, step, loss, lr
+    metrics.csv    one row per epoch: epoch, train_/val_ loss terms and accuracies, step, lr (of the epoch's last
+                   step), seconds
+    steps.csv      one row per optimizer step: epoch, step, loss (the sample mean over its micro-batches), lr (the
+                   one the step used)
     summary.json   best epoch, final train/val/test loss and accuracy, params, wall time, device, versions
     log.txt        one line per epoch and every note (early stopping, divergence)
     best.pt        the checkpoint of the best epoch by the monitored metric
@@ -51,6 +53,7 @@ class RunDir:
         self.path = path
         self.epochs: list[dict] = []
         self.steps: list[dict] = []
+        self.steps_written = 0  # rows of self.steps already in steps.csv
         self.show_bar = sys.stderr.isatty() if progress is None else progress
 
     @classmethod
@@ -64,8 +67,9 @@ class RunDir:
             run.steps = _read_csv(run.path / "steps.csv")
         else:
             path = Path(out) if out is not None else Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
-            if path.exists() and any(path.iterdir()):
-                raise RunFolderError(f"{path} already holds files; choose another --out, or --resume it")
+            if path.exists() and (not path.is_dir() or any(path.iterdir())):
+                raise RunFolderError(f"{path} already holds files; choose another --out, or --resume it"
+                                     if path.is_dir() else f"{path} is a file, not a folder; choose another --out")
             path.mkdir(parents=True, exist_ok=True)
             run = cls(path, progress)
         atomic_write(run.path / "spec.yaml", _dump(tree))
@@ -88,6 +92,17 @@ class RunDir:
         """Forget log rows past the checkpoint being resumed (written by the killed process)."""
         self.epochs = [r for r in self.epochs if int(r["epoch"]) <= epoch]
         self.steps = [r for r in self.steps if int(r["step"]) <= step]
+        self.steps_written = 0
+        self._write_steps()
+
+    def _write_steps(self) -> None:
+        path = self.path / "steps.csv"
+        if not self.steps_written:
+            _write_csv(path, self.steps)
+        else:
+            with open(path, "a", encoding="utf-8", newline="") as f:
+                _writer(f, self.steps[0]).writerows(map(_formatted, self.steps[self.steps_written:]))
+        self.steps_written = len(self.steps)
 
     def start(self, info: dict[str, Any]) -> None:
         samples = info["samples"]
@@ -112,9 +127,11 @@ class RunDir:
         self.steps.append(row)
 
     def log_epoch(self, row: dict) -> None:
+        """Keep an epoch's row: metrics.csv is rewritten whole (atomically); the epoch's step rows are appended
+        to steps.csv, which grows by thousands of rows in a long run (a resume rewrites it whole)."""
         self.epochs.append(row)
         _write_csv(self.path / "metrics.csv", self.epochs)
-        _write_csv(self.path / "steps.csv", self.steps)
+        self._write_steps()
         shown = [f"{k} {row[k]:.4g}" for k in row if k.endswith(("_loss", "accuracy"))]
         self.note(f"epoch {row['epoch']}: " + ", ".join(shown) + f", lr {row['lr']:.3g} ({row['seconds']:.2f} s)")
 
@@ -124,7 +141,7 @@ class RunDir:
         atomic_write(self.path / "summary.json", json.dumps(summary, indent=2, default=float) + "\n")
         write_plots(self, setup)
         shown = ", ".join(f"{k} {summary[k]:.4g}" for k in ("test_loss", "test_accuracy") if k in summary)
-        self.note(f"done: {shown}; run folder {self.path}")
+        self.note("done: " + (f"{shown}; " if shown else "") + f"run folder {self.path}")
 
 
 def _without(tree: dict, safe: tuple[str, ...]) -> dict:
@@ -139,24 +156,39 @@ def _without(tree: dict, safe: tuple[str, ...]) -> dict:
             node = node.get(key) if isinstance(node, dict) else None
         if isinstance(node, dict):
             node.pop(last, None)
+    for dotted in safe:  # a section that held only safe keys (`early_stopping: {patience: 3}`) counts as absent
+        parents = dotted.split(".")[:-1]
+        node = out.get("train")
+        for key in parents[:-1]:
+            node = node.get(key) if isinstance(node, dict) else None
+        if parents and isinstance(node, dict) and node.get(parents[-1]) == {}:
+            del node[parents[-1]]
     return out
 
 
 def _write_csv(path: Path, rows: list[dict]) -> None:
-    columns = list(dict.fromkeys(k for row in rows for k in row))
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, columns, lineterminator="\n")
+    writer = _writer(buffer, dict.fromkeys(k for row in rows for k in row))
     writer.writeheader()
-    for row in rows:
-        writer.writerow({k: f"{v:.6g}" if isinstance(v, float) else v for k, v in row.items()})
+    writer.writerows(map(_formatted, rows))
     atomic_write(path, buffer.getvalue())
+
+
+def _writer(f, columns) -> csv.DictWriter:
+    return csv.DictWriter(f, list(columns), lineterminator="\n")
+
+
+def _formatted(row: dict) -> dict:
+    return {k: f"{v:.6g}" if isinstance(v, float) else v for k, v in row.items()}
 
 
 def _read_csv(path: Path) -> list[dict]:
     if not path.is_file():
         return []
     with open(path, encoding="utf-8", newline="") as f:
-        return [{k: _number(v) for k, v in row.items()} for row in csv.DictReader(f)]
+        rows = csv.DictReader(f)  # a torn last line (a kill mid-append) has empty fields: dropped
+        return [{k: _number(v) for k, v in row.items()} for row in rows if all(v not in (None, "") for v in
+                                                                                row.values())]
 
 
 def _number(text: str):

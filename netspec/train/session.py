@@ -21,15 +21,14 @@ from typing import Any
 import torch
 
 from ..analysis import analyze
-from ..errors import SpecError
 from ..spec import Spec, load
 from . import checkpoint
 from .augment import pipeline
-from .config import SAFE_TO_CHANGE, TrainConfig, check_train, input_fields, lr_override, parse_train
-from .data import DataError, batches, prepare
+from .config import SAFE_TO_CHANGE, TrainConfig, check_fields, check_train, input_fields, lr_override, parse_train
+from .data import DataError, Field, Splits, batches, prepare
 from .loop import Diverged, EarlyStopping, Objective, Trainer
 from .optim import LRSchedule, param_groups
-from .run import RunDir, resolved_tree
+from .run import RunDir, RunFolderError, resolved_tree
 
 OVERRIDES = ("epochs", "batch_size", "seed", "device")  # train keys a keyword argument of `train` sets
 
@@ -42,10 +41,6 @@ class Run:
     summary: dict[str, Any]
 
 
-class ResumeError(Exception):
-    """A run that cannot be resumed (changed spec, missing checkpoint)."""
-
-
 def train(spec: Spec | str | Path, *, epochs: int | None = None, batch_size: int | None = None,
           lr: float | None = None, device: str | None = None, seed: int | None = None,
           out: str | Path | None = None, resume: str | Path | None = None, overrides: dict | None = None,
@@ -55,8 +50,9 @@ def train(spec: Spec | str | Path, *, epochs: int | None = None, batch_size: int
     Keyword arguments override the section (`lr` sets the optimizer's); `overrides` sets any dotted key
     (`{"optimizer.adam.weight_decay": 0.01}`). `out` names the run folder (default
     `runs/<spec>-<timestamp>`); `resume` continues the run in that folder exactly. Raises SpecError(s)
-    for a wrong section, DataError for missing or malformed data, ResumeError, CheckpointError, and
-    Diverged when the loss becomes NaN or infinite.
+    for a wrong section, DataError for missing or malformed data, RunFolderError for an `out` folder that
+    holds files or a run that cannot be resumed (its spec changed), CheckpointError, and Diverged when the
+    loss becomes NaN or infinite.
     """
     spec = spec if isinstance(spec, Spec) else load(spec)
     given = {k: v for k, v in zip(OVERRIDES, (epochs, batch_size, seed, device)) if v is not None}
@@ -81,11 +77,13 @@ class Setup:
     def __init__(self, spec: Spec, config: TrainConfig, analysis, out, resume, progress: bool | None):
         args = config.args
         self.spec, self.config, self.analysis = spec, config, analysis
-        self.device = _device(args.device)
+        self.device = _device(args.device, spec)
         _seed_everything(args.seed, args.deterministic)
         self.started = time.perf_counter()
         root = Path(spec.file).parent
         self.splits = prepare(config, dict(analysis.inputs), root).to(self.device)
+        if config.dataset.entry.fields(config.dataset.args) is None:  # only loading told them: check them now
+            check_fields(config, analysis, spec, _fields(self.splits))
         from ..compiler import build
 
         self.model = build(spec, device=self.device)
@@ -107,8 +105,9 @@ class Setup:
             if config.schedule is not None else None
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=args.precision == "fp16")
         es = args.early_stopping
-        self.stopper = EarlyStopping(**es.model_dump()) if es is not None else EarlyStopping()
-        self.topk = sorted({1, *(int(m[3:]) for m in config.metrics if m.startswith("top"))}) \
+        # without `early_stopping:`, best.pt still follows val_loss, and the run ends with its last weights
+        self.stopper = EarlyStopping(**es.model_dump()) if es is not None else EarlyStopping(restore_best_weights=False)
+        self.topk = sorted({1 if m == "accuracy" else int(m[3:]) for m in config.metrics}) \
             if config.classification else []
         self.epoch, self.step = 0, 0
         tree = resolved_tree(spec, config.raw)
@@ -188,15 +187,26 @@ class Setup:
             "train": self.config.raw})
 
     def _resume(self) -> None:
-        state = checkpoint.load(self.run.path / "last.pt", map_location=self.device)
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        if self.schedule is not None and state["schedule"] is not None:
-            self.schedule.load_state_dict(state["schedule"])
-        self.scaler.load_state_dict(state["scaler"])
-        self.stopper.load_state_dict(state["stopper"])
+        """Continue from the run folder's last.pt: weights, optimizer, schedule, scaler, early stopping, RNGs.
+        Raises CheckpointError when it does not fit this network, RunFolderError when the run's new `epochs`
+        would stretch a schedule that spans the run."""
+        path = self.run.path / "last.pt"
+        state = checkpoint.load(path, map_location=self.device)
+        saved = state["schedule"]
+        if self.schedule is not None and self.schedule.spans_run and saved and saved["total"] != self.schedule.total:
+            raise RunFolderError(f"{self.run.path}: its `{self.config.schedule.choice.name}` schedule spans the run "
+                                 f"({saved['total']} steps), so `epochs` cannot change when resuming it")
+        try:
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            if self.schedule is not None and saved is not None:
+                self.schedule.load_state_dict(saved)
+            self.scaler.load_state_dict(state["scaler"])
+            self.stopper.load_state_dict(state["stopper"])
+            checkpoint.set_rng_state(state["rng"])
+        except (RuntimeError, KeyError, TypeError, ValueError) as exc:  # a checkpoint of another network
+            raise checkpoint.CheckpointError(f"{path} does not fit this run: {exc}".splitlines()[0]) from None
         self.epoch, self.step = state["epoch"], state["step"]
-        checkpoint.set_rng_state(state["rng"])
         self.run.truncate(self.epoch, self.step)
 
     # --- the run folder --------------------------------------------------------------------------------------
@@ -226,28 +236,42 @@ class Setup:
         return summary
 
 
-def _device(name: str) -> torch.device:
+def _device(name: str, spec: Spec) -> torch.device:
+    """The torch device `train.device` names (`auto`: CUDA when there is one); a SpecError at `train.device`
+    when torch cannot use it."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise SpecError(f"device `{name}` is not available: torch sees no CUDA device", ("train", "device"),
-                        hint="use `device: auto` or `--device cpu`")
-    return device
+    count = torch.cuda.device_count()
+    if device.type == "cuda" and (device.index or 0) >= count:
+        problem = f"torch sees {count} CUDA device{'s' if count != 1 else ''}"
+    elif device.type == "mps" and not torch.backends.mps.is_available():
+        problem = "torch has no MPS backend here"
+    else:
+        return device
+    raise spec.source.error(f"device `{name}` is not available: {problem}", ("train", "device"),
+                            hint="use `device: auto` or `--device cpu`")
+
+
+def _fields(splits: Splits) -> dict[str, Field]:
+    """The per-sample fields of loaded splits: int64 tensors hold class ids (`y`'s count is known)."""
+    return {name: Field(tuple(t.shape[1:]), "class", splits.classes if name == "y" else None) if t.dtype == torch.int64
+            else Field(tuple(t.shape[1:]), "float") for name, t in splits.train.items()}
 
 
 def _seed_everything(seed: int, deterministic: bool) -> None:
     """Seed Python, NumPy and torch (CPU and CUDA); in deterministic mode, make torch pick deterministic
-    kernels (and fail on ops that have none)."""
+    kernels (and fail on ops that have none), else let it pick any (an earlier run in this process may have
+    asked for deterministic ones)."""
     import numpy as np
 
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(deterministic)
     if deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.use_deterministic_algorithms(True)
         torch.backends.cudnn.benchmark = False
 
 
-__all__ = ["DataError", "Diverged", "ResumeError", "Run", "train"]
+__all__ = ["DataError", "Diverged", "Run", "RunFolderError", "train"]

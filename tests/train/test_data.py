@@ -217,11 +217,28 @@ def test_normalization_uses_the_train_split_only():
     s = splits()
     x = s.inputs(s.train)["input"]
     assert abs(float(x.mean())) < 1e-5 and abs(float(x.std(correction=0)) - 1) < 1e-4
-    assert s.stats["x"]["mean"] == pytest.approx(float(s.train["x"].double().mean()))
-    assert s.stats["x"]["std"] == pytest.approx(float(s.train["x"].double().std(correction=0)))
+    assert s.stats["x"]["mean"].shape == (1, 1, 1)  # digits' x is [1, 8, 8]: one channel
+    assert float(s.stats["x"]["mean"]) == pytest.approx(float(s.train["x"].double().mean()))
+    assert float(s.stats["x"]["std"]) == pytest.approx(float(s.train["x"].double().std(correction=0)))
     assert float(s.inputs(s.test)["input"].mean()) != 0
     assert s.train["x"].min() == 0 and s.train["x"].max() == 1  # the field itself (a target) stays as loaded
     assert splits(normalize=False).stats == {}
+
+
+def test_vectors_are_normalized_per_feature_and_images_per_channel(tmp_path):
+    rng = np.random.default_rng(0)
+    features = np.stack([rng.normal(5, 2, 200), rng.normal(-300, 50, 200), np.full(200, 7.0)], 1)
+    np.savez(tmp_path / "v.npz", x=features.astype(np.float32), y=np.arange(200) % 2)
+    s = splits({"npz": {"path": "v.npz"}}, {"input": (3,)}, tmp_path)
+    x = s.inputs(s.train)["input"]
+    assert x.mean(0).abs().max() < 1e-4  # every column centred, whatever its scale
+    assert torch.allclose(x.std(0, correction=0), torch.tensor([1.0, 1.0, 0.0]), atol=1e-4)  # constant: std 1
+    image = np.concatenate([rng.normal(0, 1, (200, 1, 4, 4)), rng.normal(10, 3, (200, 1, 4, 4))], 1)
+    np.savez(tmp_path / "i.npz", x=image.astype(np.float32), y=np.arange(200) % 2)
+    s = splits({"npz": {"path": "i.npz"}}, {"input": (2, 4, 4)}, tmp_path)
+    assert s.stats["x"]["mean"].shape == (2, 1, 1)
+    x = s.inputs(s.train)["input"]
+    assert x.transpose(0, 1).reshape(2, -1).mean(1).abs().max() < 1e-4
 
 
 # --- reshapes and transforms ----------------------------------------------------------------------------------
