@@ -183,7 +183,8 @@ def analyze(spec: Spec | Graph, dims: dict[str, int] | None = None) -> Analysis:
 
 def layer_stats(graph: Graph) -> list[LayerStats]:
     """Costs of every layer whose shapes are known (all of them in a valid graph), in order."""
-    rfs: dict[str, Any] = {name: _input_rf(tuple(d.shape)) for name, d in graph.inputs.items()}
+    rfs: dict[str, Any] = {name: _input_rf(tuple(d.shape), d.dtype.startswith("int"))
+                           for name, d in graph.inputs.items()}
     out = []
     for node in graph.nodes.values():
         if node.shape is None or any(s is None for s in node.in_shapes):
@@ -218,8 +219,10 @@ def _layer_stats(node: Node, rfs: dict[str, Any]) -> LayerStats:
     return LayerStats(node, list(node.inputs), out, params, not node.frozen, macs, flops, numel(out), rf)
 
 
-def _input_rf(shape: Shape):
-    axes = len(shape) - 1
+def _input_rf(shape: Shape, ids: bool):
+    """An input's field: one position on each spatial axis; every axis of integer ids is spatial (an
+    `embedding` adds the channels), so `[T]` ids and `[T, E]` vectors have the same field over T."""
+    axes = len(shape) if ids else len(shape) - 1
     return RF((1,) * axes, (1,) * axes) if axes >= 1 else None
 
 
@@ -290,6 +293,10 @@ def check_expect(result: Analysis, dims: dict[str, int]) -> None:
         elif list(got) != bound(shape):
             diag.add(source.error(f"expected output `{name}` {bound(shape)}, the spec gives {list(got)}",
                                   ("expect", "outputs", name)))
+    for err in diag.errors:  # an `expect:` from the file this one extends: say which network failed it
+        if err.mark is not None and err.mark.file != spec.file:
+            err.notes.append(f"checked for `{spec.file}`, which inherits this `expect` from `{err.mark.file}` "
+                             f"through `extends`: override it in `{spec.file}`")
     diag.raise_if_any()
 
 

@@ -129,14 +129,20 @@ def conv_out(length: Dim, kernel: int, stride: int = 1, padding: int = 0, dilati
     out = floor((L + 2p - d(k-1) - 1) / s) + 1, or with ceil_mode ceil(…) + 1, less one when
     that last window would start past the input and its left padding (torch's
     pooling_output_shape). A result below 1 means the window does not fit. A symbolic
-    length gets the expression, without the ceil_mode correction.
+    length gets the expression; where the ceil_mode correction can apply, it is the smaller of
+    that and the most windows whose start lies in the input or its left padding,
+    floor((L + p - 1)/s) + 1: `min((L+1)//2+1, L//2+1)`.
     """
     span = dilation * (kernel - 1) + 1
     round_up = stride - 1 if ceil_mode else 0  # ceil(x/s) = floor((x + s - 1)/s)
     # floor((L + offset)/s) = floor((L + rest)/s) + steps, with 0 <= rest < s: `(H+1)//2`, `H//2-1`
     steps, rest = divmod(2 * padding - span + round_up, stride)
     if not is_known(length):
-        return _affine(_affine(length, 1, 1, rest), 1, stride, steps + 1)
+        out = _affine(_affine(length, 1, 1, rest), 1, stride, steps + 1)
+        if ceil_mode and padding + stride - 1 >= span:  # the correction can apply: the last start, as a bound
+            last = _affine(_affine(length, 1, 1, padding - 1), 1, stride, 1)
+            return f"min({out}, {last})"
+        return out
     out = (length + rest) // stride + steps + 1
     if ceil_mode and (out - 1) * stride >= length + padding:
         out -= 1
@@ -159,7 +165,7 @@ def scale_dim(length: Dim, factor: float) -> Dim:
         return int(math.floor(length * factor))
     if float(factor).is_integer():
         return _affine(length, int(factor), 1, 0)
-    return f"floor({length}*{factor!r})"
+    return f"floor({_atom(str(length))}*{factor!r})"
 
 
 def adaptive_windows(length: int, out: int) -> list[tuple[int, int]]:

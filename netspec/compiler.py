@@ -36,15 +36,23 @@ from .torch_backend import instantiate
 
 def build(spec: Spec | Graph, device=None, dtype: torch.dtype | None = None,
           init: str | dict | None = None) -> fx.GraphModule:
-    """The spec as an `nn.Module` on `device` (`"meta"` allocates nothing), parameters in `dtype`.
+    """The spec as an `nn.Module` on `device` (`"meta"` allocates nothing), parameters in `dtype` (default: the
+    floating-point dtype the spec's inputs declare, `input: {shape: [4], dtype: float64}`, else float32).
 
     `init` replaces the spec's top-level `init:` (same values; a layer's own `init:` still wins).
     Raises SpecError before allocating when the parameters would not fit in memory. `expect:` is not
     checked here (`netspec.analyze` and `netspec validate` check it): a build is the same on every device.
     """
     graph = valid_graph(spec)
+    dtype = dtype or declared_dtype(graph)
     check_memory(graph, device, dtype)
     return compile_graph(graph, device, dtype, to_init(init) if init is not None else None).module
+
+
+def declared_dtype(graph: Graph) -> torch.dtype | None:
+    """The one floating-point dtype the graph's float inputs declare, if they declare one other than float32."""
+    floats = {d.dtype for d in graph.inputs.values() if d.dtype.startswith(("float", "bfloat"))}
+    return getattr(torch, floats.pop()) if len(floats) == 1 and floats != {"float32"} else None
 
 
 def valid_graph(spec: Spec | Graph) -> Graph:
@@ -78,7 +86,7 @@ def compile_graph(graph: Graph, device=None, dtype=None, top: Init | None = None
     """Instantiate, initialize and freeze every layer's state in node order, then record the forward."""
     holders = {}
     for node in graph.nodes.values():
-        call = node.entry.module(node.args, node.in_shapes)
+        call = node.entry.module(node.args, node.in_shapes) if node.shares is None else None
         if call is not None:
             holders[node.name] = call
     kinds = container_kinds(holders)
@@ -188,7 +196,8 @@ def trace(graph: Graph, holders: dict[str, Call]) -> tuple[fx.Graph, dict[str, f
         values[name] = Proxy(fx_graph.placeholder(name), tracer)
     for node in graph.nodes.values():
         tracer.layer = node.name
-        state = _state(tracer, node.name, holders.get(node.name))
+        owner = node.shares or node.name  # a `share:` applies its layer's module again
+        state = _state(tracer, owner, holders.get(owner))
         values[node.name] = node.entry.forward(state, node.args, [values[i] for i in node.inputs])
     outputs = {name: values[ref] for name, ref in graph.outputs.items()}
     result = outputs["output"] if list(outputs) == ["output"] else outputs

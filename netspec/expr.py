@@ -15,6 +15,7 @@ from __future__ import annotations
 import ast
 import math
 import operator
+import warnings
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
@@ -178,7 +179,9 @@ def _parse(text: str) -> tuple[ast.AST, int]:
     """The expression's syntax tree and its number of nodes (the steps evaluating it may take), parsed once
     per distinct expression: a block used 50 times repeats its expressions."""
     try:
-        body = ast.parse(text, mode="eval").body
+        with warnings.catch_warnings():  # Python's own warnings (`1if x`: "invalid decimal literal") are not
+            warnings.simplefilter("ignore")  # the spec's errors, and would print unlocated on stderr
+            body = ast.parse(text, mode="eval").body
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         raise ExprError(f"cannot parse expression `{brief(text)}`") from None
     depth, nodes = _shape(body)
@@ -204,6 +207,12 @@ _ALLOWED = (f"use numbers, strings, lists, + - * / // % **, comparisons, and/or/
 def _operator(op: type, node: ast.AST, hint: str = _ALLOWED) -> ExprError:
     return ExprError(f"the operator `{_OPERATORS.get(op, op.__name__)}` (in `{_text(node)}`) is not allowed in an "
                      "expression", hint)
+
+
+def _kind(value: Any) -> str:
+    """What a comparison calls a value's type: numbers of any kind compare with each other."""
+    return "a number" if isinstance(value, _NUMBER) else "a string" if isinstance(value, str) else \
+        "a list" if isinstance(value, list) else type(value).__name__
 
 
 class _Eval:
@@ -296,6 +305,10 @@ class _Eval:
             right = self.visit(right_node)
             self.budget.walk(left)
             self.budget.walk(right)
+            if _kind(left) != _kind(right) and None not in (left, right) and type(op) in (ast.Eq, ast.NotEq):
+                raise ExprError(f"`{_text(node)}` compares {_kind(left)} {brief(repr(left))} with {_kind(right)} "
+                                f"{brief(repr(right))}, which are never equal",
+                                "compare values of one type (convert with `int(...)`, `float(...)`)")
             try:
                 if not _COMPARE[type(op)](left, right):
                     return False

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections import ChainMap
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -31,7 +31,7 @@ from .expr import Budget, ExprError, OverBudget, has_expression, resolve, size
 from .init import Init
 from .layers import ANY, FLOAT, FROM, INDEX, REGISTRY, Args, Layer, ShapeError
 from .perf import without_gc
-from .spec import Block, InputDef, Item, Spec, pydantic_errors
+from .spec import NAME_RE, Block, InputDef, Item, Spec, pydantic_errors
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -52,6 +52,7 @@ class Node:
     frozen: bool = False
     init: Init | None = None  # its own `init:`; netspec.init.layer_init resolves the inherited one
     params: int | None = None  # its parameter count, once its shape is known
+    shares: str | None = None  # the layer whose parameters it applies again (`share:`); its own params are 0
 
     @property
     def entry(self) -> Layer:
@@ -179,6 +180,8 @@ class _Expander:
         self.refs: dict[str, Ref] = {}  # every full name -> its output, for dotted `from`
         self.used: set[str] = set()  # names some layer takes as input
         self.expanding: list[str] = []  # the blocks being expanded, outermost first
+        self.skipped_item: Item | None = None  # the last item a `when:` skipped
+        self.roots = [""]  # prefix of the dotted names `from` may use: a block body names only its own layers
         self.copies = 1  # copies made of the item being expanded: the product of the repeats around it
         self.items = 0  # item copies visited so far (MAX_ITEMS)
         self.depth = 0  # groups and blocks around the item being expanded (MAX_NESTING)
@@ -208,6 +211,7 @@ class _Expander:
             last = self.seq(self.spec.layers, "", top, first, env, False, None)
             self._unused_inputs()
             self._outputs(top, last)
+            self._dead_layers()
         except SpecErrors:  # MAX_ERRORS reached: the run stops, and the graph so far is kept
             pass
         self.graph.errors = self.diag.errors
@@ -219,6 +223,9 @@ class _Expander:
             if last is not None:
                 self.graph.outputs["output"] = last.name
             return
+        if not names:
+            self.error("`outputs` lists no layer: the network would return nothing", ("outputs",),
+                       "name the layers it returns (`outputs: [logits]`), or remove `outputs:` to return the last")
         for i, name in enumerate(names):
             ref = top.lookup(name) or self.refs.get(name)
             if ref is None:
@@ -228,6 +235,24 @@ class _Expander:
                 self.error(f"output `{brief(name)}` is listed twice", ("outputs", i))
             else:
                 self.graph.outputs[name] = ref.name
+
+    def _dead_layers(self) -> None:
+        """Layers no output depends on are an error: their parameters would be counted and built, but they
+        compute nothing the network returns (often a `from:` or a merge that names the wrong layer)."""
+        if self.diag:  # a failed item may be why a layer looks unused
+            return
+        live = set(self.graph.outputs.values())
+        for node in reversed(self.graph.nodes.values()):
+            if node.name in live:
+                live.update(node.inputs)
+                if node.shares:  # its parameters live in the layer it shares
+                    live.add(node.shares)
+        consumed = {name for node in self.graph.nodes.values() for name in node.inputs}
+        for node in self.graph.nodes.values():
+            if node.name not in live and node.name not in consumed:  # the end of a dead branch
+                self.error("this layer reaches no output: nothing the network returns uses it", node.path,
+                           "use it (name it in a later `from:` or merge), list it in `outputs:`, or remove it",
+                           where=node.name)
 
     def _unused_inputs(self) -> None:
         if self.diag:  # a failed `from` may be why an input looks unused
@@ -243,8 +268,10 @@ class _Expander:
     def seq(self, items: list[Item], prefix: str, names: Names, current: Ref | None, env: Mapping,
             frozen: bool, scope: str | None) -> Ref | None:
         names.pending = {item.name for item in items if item.name}
-        for i, item in enumerate(items):
-            local = item.name or str(i)
+        position = 0  # the next unnamed item's name; a skipped `keep_position: false` item does not take one
+        for item in items:
+            local = item.name or str(position)
+            position += 1
             full = prefix + local
             self.items += 1
             if self.items > MAX_ITEMS:
@@ -253,23 +280,32 @@ class _Expander:
             if item.name and item.name in names.table:
                 self.error(f"duplicate layer name `{item.name}`", item.path + ("name",),
                            "names must be unique within their sequence")
-            if item.invalid:  # reported by the parser; it would have read the previous output
+            elif not item.name and local in names.table:  # an earlier item took this position as its name
+                self.error(f"this unnamed layer's position `{local}` is the name of an earlier layer", item.path,
+                           "name this layer, or give the earlier one another position", where=full)
+            if item.op and item.op.startswith("$"):
+                item = self.op_of(item, env, full, current)
+            if item.invalid:  # reported by the parser, or an op argument that names no op
                 inputs, ok = [current] if current else [], False
             else:
                 inputs, ok = self.inputs_of(item, names, current, full)
             self.used.update(r.name for r in inputs)
-            out = self.item(item, full, names, inputs, env, frozen or item.frozen, scope) if ok else None
+            out = self.item(item, full, names, inputs, current, env, frozen or item.frozen, scope) if ok else None
             if out is None:  # failed (already reported): later layers see an unknown shape
                 out = Ref(full, None)
                 self.graph.invalid[full] = Invalid(item.path, [r.name for r in inputs])
             current = out
+            if self.skipped_item is item and not item.keep_position:
+                position -= 1
+                if not item.name:
+                    continue
             names.pending.discard(local)
             names.table[local] = current
             self.refs[full] = current
         return current
 
-    def item(self, item: Item, full: str, names: Names, inputs: list[Ref], env: Mapping, frozen: bool,
-             scope: str | None) -> Ref | None:
+    def item(self, item: Item, full: str, names: Names, inputs: list[Ref], current: Ref | None, env: Mapping,
+             frozen: bool, scope: str | None) -> Ref | None:
         if item.when is not None:
             when = self.value(item.when, env, item.path + ("when",), full, inputs)
             if when is _FAILED:
@@ -278,16 +314,14 @@ class _Expander:
                 self.error(f"`when` must be true or false, got {when!r}", item.path + ("when",), where=full)
                 return None
             if not when:
-                return inputs[0]  # an absent layer passes its input through
+                self.skipped_item = item
+                return self.skipped(item, inputs, current, full)
         if item.repeat is None:
             return self.one(item, full, inputs, names, env, frozen, scope)
-        repeat = self.value(item.repeat, env, item.path + ("repeat",), full, inputs)
-        if repeat is _FAILED:
+        counted = self.repeat_of(item, env, full, inputs)
+        if counted is None:
             return None
-        if not isinstance(repeat, int) or isinstance(repeat, bool) or repeat < 0:
-            self.error(f"`repeat` must be a whole number ≥ 0, got {repeat!r}", item.path + ("repeat",),
-                       where=full)
-            return None
+        repeat, template, start = counted
         if repeat == 0:
             return inputs[0]
         if repeat * self.copies > MAX_LAYERS:
@@ -295,22 +329,89 @@ class _Expander:
             raise self.source.error(f"`repeat: {repeat:,}`{around} makes more than {MAX_LAYERS:,} copies, "
                                     f"the most a network may expand to", item.path + ("repeat",),
                                     "check the `repeat:` counts")
-        self.graph.scopes[full] = Scope(full, "repeat", item.op if item.op in self.spec.blocks else None,
-                                        scope, item.path, repeat, item.init)
+        if template is None:  # copies `<name>.<i>`, in a scope of their own
+            self.graph.scopes[full] = Scope(full, "repeat", item.op if item.op in self.spec.blocks else None,
+                                            scope, item.path, repeat, item.init)
         out: Ref | None = None
         self.copies *= repeat
         try:
             for k in range(repeat):
-                out = self.one(item, f"{full}.{k}", inputs, names, _scope({"index": k}, env), frozen, full)
+                if template is None:
+                    copy, within = f"{full}.{start + k}", full
+                else:  # copies named by the template, side by side in the item's own sequence
+                    local = template.replace("{i}", str(start + k))
+                    copy, within = full[:full.rfind(".") + 1] + local, scope
+                    if local in names.table:
+                        self.error(f"repeat copy name `{brief(local)}` is taken", item.path + ("repeat", "name"),
+                                   "names must be unique within their sequence", where=full)
+                        return None
+                out = self.one(item, copy, inputs, names, _scope({"index": k}, env), frozen, within)
                 if out is None:
                     return None
+                if template is not None:
+                    names.table[local] = self.refs[copy] = out
                 inputs = [out]
         finally:
             self.copies //= repeat
         return out
 
+    def repeat_of(self, item: Item, env: Mapping, full: str, inputs: list[Ref]) -> tuple | None:
+        """`repeat: N` or `repeat: {count: N, name: 'layer_{i}', start: 1}`: (count, name template or None,
+        first number), or None after an error."""
+        path = item.path + ("repeat",)
+        given = self.value(item.repeat, env, path, full, inputs)
+        if given is _FAILED:
+            return None
+        given = given if isinstance(given, dict) else {"count": given}
+        unknown = next((k for k in given if k not in ("count", "name", "start")), None)
+        if unknown is not None:
+            self.error(f"unknown `repeat` key `{brief(unknown)}`", path + (unknown,),
+                       lambda: did_you_mean(unknown, ("count", "name", "start")) or "keys: count, name, start",
+                       key=True, where=full)
+            return None
+        count, template, start = given.get("count"), given.get("name"), given.get("start", 0)
+        mapping = isinstance(item.repeat, dict)
+        for key, value in (("count", count), ("start", start)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                self.error(f"`{'repeat.' + key if mapping else 'repeat'}` must be a whole number ≥ 0, got {value!r}",
+                           path + (key,) if mapping else path, where=full)
+                return None
+        if template is not None and not (isinstance(template, str) and "{i}" in template and
+                                         NAME_RE.match(template.replace("{i}", "0"))):
+            self.error("`repeat.name` is a name with `{i}` where the copy's number goes, got "
+                       f"{brief(repr(template))}",
+                       path + ("name",), "e.g. `name: 'encoder_layer_{i}'`", where=full)
+            return None
+        return count, template, start
+
+    def op_of(self, item: Item, env: Mapping, full: str, current: Ref | None) -> Item:
+        """The item with its op argument (`- $activation`) replaced by the op it names; invalid if none."""
+        path = item.path + (item.op,)
+        op = self.value(item.op, env, path, full, [current or Ref("", None)])
+        if op is _FAILED:
+            return replace(item, invalid=True)
+        if not isinstance(op, str) or (op not in REGISTRY and op not in self.spec.blocks):
+            self.error(f"`{item.op}` is {brief(repr(op))}, not a layer type", path,
+                       lambda: did_you_mean(str(op), set(REGISTRY) | set(self.spec.blocks)) or
+                       "`netspec ops` lists the layer types", key=True, where=full)
+            return replace(item, invalid=True)
+        return replace(item, op=op)
+
+    def skipped(self, item: Item, inputs: list[Ref], current: Ref | None, full: str) -> Ref | None:
+        """What a skipped item passes on: its one input (a skipped `from: input` shortcut is the identity),
+        or, for a merge of several inputs, the previous item's output, as if the item were not there."""
+        if len(inputs) == 1:
+            return inputs[0]
+        if current is None:
+            self.error("a skipped merge passes on the previous item's output, but it is the first item here",
+                       item.path + ("when",), "put the merge after the layer whose output it should pass on",
+                       where=full)
+        return current
+
     def one(self, item: Item, full: str, inputs: list[Ref], names: Names, env: Mapping, frozen: bool,
             scope: str | None) -> Ref | None:
+        if item.share is not None:
+            return self.shared(item, full, inputs, names, scope)
         if item.layers is None and item.op not in self.spec.blocks:
             return self.layer(item, full, inputs, env, frozen, scope)
         if self.depth >= MAX_NESTING:
@@ -323,6 +424,40 @@ class _Expander:
             return self.nested(item, full, inputs, names, env, frozen, scope)
         finally:
             self.depth -= 1
+
+    def shared(self, item: Item, full: str, inputs: list[Ref], names: Names, scope: str | None) -> Ref | None:
+        """`- share: fc`: the layer `fc` applied to this item's input, with the same parameters (counted once,
+        one copy in the state_dict), its MACs counted per application."""
+        path = item.path + ("share",)
+        ref = names.lookup(item.share) or self.refs.get(self.roots[-1] + item.share)
+        node = self.graph.nodes.get(ref.name) if ref is not None else None
+        if node is None:
+            self.error(f"`share` names `{brief(item.share)}`, which is not an earlier layer here", path,
+                       lambda: did_you_mean(item.share, names.visible()) or
+                       "`share` names one layer (not an input, a group or a block) defined before it", where=full)
+            return None
+        if node.shape is None:
+            return None  # its own error is reported
+        entry, in_shapes = node.entry, [r.shape for r in inputs]
+        if any(s is None for s in in_shapes):
+            return Ref(full, None)
+        if len(inputs) != len(node.inputs):
+            self.error(f"`{brief(node.name)}` takes {len(node.inputs)} input(s), got {len(inputs)}", path, where=full)
+            return None
+        try:
+            shape = tuple(entry.infer(node.args, in_shapes))
+            fits = entry.module(node.args, in_shapes) == entry.module(node.args, node.in_shapes)
+        except ShapeError as exc:
+            shape, fits = None, exc.message
+        if fits is not True:
+            seen = ", ".join(format_shape(s) for s in node.in_shapes)
+            self.error(f"`{brief(node.name)}` ({node.op}, made for input {seen}) cannot be applied to "
+                       f"{', '.join(format_shape(s) for s in in_shapes)}" + (f": {fits}" if fits else ""), path,
+                       "shared weights need inputs of the shape the layer was made for", where=full)
+            return None
+        self.graph.nodes[full] = Node(full, node.op, node.args, [r.name for r in inputs], in_shapes, shape, item.path,
+                                      scope, node.frozen, None, 0, node.shares or node.name)
+        return Ref(full, shape, entry.dtypes == ANY and all(r.integer for r in inputs))
 
     def nested(self, item: Item, full: str, inputs: list[Ref], names: Names, env: Mapping, frozen: bool,
                scope: str | None) -> Ref | None:
@@ -355,13 +490,22 @@ class _Expander:
             return [], False
         else:
             return [current], True
-        refs = [refs] if isinstance(refs, str) else refs
+        refs = [refs] if isinstance(refs, (str, int)) and not isinstance(refs, bool) else refs
+        number = next((i for i, r in enumerate(refs) if type(r) is int), None) if isinstance(refs, list) else None
+        if number is not None:  # `add: [0, input]`: an unnamed layer's name is its position, as a string
+            listed = path[-1] == item.op  # `add: [...]`, not `from:`
+            given = item.args if listed else item.from_
+            self.error(f"{f'`{item.op}: [...]`' if listed else '`from`'} takes layer names, and {refs[number]} is a "
+                       "number", path + (number,) if isinstance(given, list) else path,
+                       f"quote it: `'{refs[number]}'` names the unnamed layer at position {refs[number]}",
+                       where=full)
+            return [], False
         if not isinstance(refs, list) or not refs or not all(isinstance(r, str) for r in refs):
             self.error("`from` takes a layer name or a list of names", path, where=full)
             return [], False
         out = []
         for i, ref_name in enumerate(refs):
-            ref = names.lookup(ref_name) or self.refs.get(ref_name)
+            ref = names.lookup(ref_name) or self.refs.get(self.roots[-1] + ref_name)
             where = path + (i,) if len(refs) > 1 or isinstance(item.args, list) else path
             if ref is not None:
                 out.append(ref)
@@ -383,7 +527,9 @@ class _Expander:
         try:
             return resolve(raw, _scope(_shape_vars(inputs[0].shape), env), self.budget)
         except ExprError as exc:
-            if all(r.shape is not None for r in inputs):  # else an earlier error explains it
+            cascade = any(r.shape is None for r in inputs) and \
+                exc.message.startswith(tuple(f"unknown name `{v}`" for v in _SHAPE_VARS))
+            if not cascade:  # a name of the unknown input's shape: the earlier error explains it
                 self.error(exc.message, path, exc.hint, where=full)
             return _FAILED
         except OverBudget as exc:
@@ -423,7 +569,8 @@ class _Expander:
                            path, f"write `{block.name}: {{name: value}}`", where=full)
                 return None
             given = {next(iter(block.args)): given}
-        block_env = _scope({}, env)
+        block_env = _scope({}, self.spec.model.args)  # a body sees the spec's args, not its caller's names
+        block_env.update(_block_vars(inputs[0].shape if inputs else None))  # and its own input's shape
         ok = True
         for key in given:
             if key not in block.args:
@@ -437,14 +584,17 @@ class _Expander:
                     self.error(f"block `{block.name}` needs argument `{key}` ({required.__name__})", path,
                                where=full)
                     ok = False
-                else:
-                    block_env[key] = default
+                    continue
+                # a default is evaluated where the block is used: `${in_channels}` is the input's channels
+                value = self.value(default, block_env, block.path + ("args", key), full, inputs)
+                ok = ok and value is not _FAILED
+                block_env[key] = value
                 continue
             value = self.value(given[key], env, path + (key,), full, inputs)
             if value is _FAILED:
                 ok = False
                 continue
-            expected = required or (type(default) if default is not None else None)
+            expected = required or (type(default) if default is not None and not has_expression(default) else None)
             if expected is not None and not _is_type(value, expected):
                 self.error(f"argument `{key}` of block `{block.name}` must be {expected.__name__}, "
                            f"got {value!r}", path + (key,), where=full)
@@ -460,7 +610,9 @@ class _Expander:
         inner = Names()
         inner.table.update(zip(block.inputs, inputs))
         self.expanding.append(block.name)
+        self.roots.append(full + ".")
         out = self.seq(block.layers, full + ".", inner, inputs[0], block_env, frozen, full)
+        self.roots.pop()
         self.expanding.pop()
         if block.output is None:
             return out
@@ -509,6 +661,9 @@ class _Expander:
                                        what="argument", data=values):
                 if short:
                     err = self.source.error(f"`{item.op}`: {err.message}", path)
+                if "integer" in err.message and "/" in str(raw).replace("//", ""):
+                    err.hint = err.hint or ("`/` always gives a float: use `//` for a whole number "
+                                            "(`${in_features // 4}`)")
                 err.notes.append(f"in `{full}`")
                 self.diag.add(err)
             return None
@@ -591,6 +746,14 @@ def _scope(local: dict, env: Mapping) -> Mapping:
     if isinstance(env, dict) and len(env) <= SMALL_ENV:
         return {**env, **local}
     return ChainMap(local, env)
+
+
+_SHAPE_VARS = ("in_shape", "in_channels", "in_features", "input_shape", "input_channels", "input_features")
+
+
+def _block_vars(shape: Shape | None) -> dict[str, Any]:
+    """Names a block body may use about the block's own (first) input, the same in every layer of the body."""
+    return {f"input_{k[3:]}": v for k, v in _shape_vars(shape).items()}
 
 
 def _shape_vars(shape: Shape | None) -> dict[str, Any]:

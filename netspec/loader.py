@@ -97,6 +97,13 @@ def read_text(path: str | Path) -> str:
                         (), _mark_at(text, index, file), "save the spec as UTF-8 (is it a binary file?)") from None
 
 
+def _within(text: str, mark: Mark) -> Mark:
+    """`mark`, or the end of the text when it lies past it: at the end of a file without a final line break,
+    libyaml puts the stream's end on the line after the last, which the file does not have."""
+    end = _mark_at(text, len(text), mark.file)
+    return end if (mark.line, mark.col) > (end.line, end.col) else mark
+
+
 def _mark_at(text: str, index: int, file: str) -> Mark:
     """The line and column of character `index` of `text`, counted as YAML counts them."""
     line, start = 1, 0
@@ -119,15 +126,40 @@ def parse_yaml(text: str, file: str) -> Source:
         return _Builder(loader, file).document()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        where = Mark(file, mark.line + 1, mark.column + 1) if mark else Mark(file, 1, 1)
+        where = _within(text, Mark(file, mark.line + 1, mark.column + 1) if mark else Mark(file, 1, 1))
         problem = exc.problem or exc.context
         if "maximum nesting depth" in str(problem):  # libyaml's own limit, deeper than ours
             raise SpecError(f"values are nested more than {MAX_DEPTH} levels deep", (), where) from None
-        raise SpecError(f"invalid YAML: {problem}", (), where) from None
+        where, hint = _syntax_hint(text, where)
+        raise SpecError(f"invalid YAML: {problem}", (), where, hint) from None
     except yaml.YAMLError as exc:
         raise SpecError(f"invalid YAML: {brief(str(exc), 200)}", (), Mark(file, 1, 1)) from None
     finally:
         loader.dispose()
+
+
+_ITEM_WITHOUT_COLON = re.compile(r"^\s*- *([A-Za-z_][A-Za-z0-9_]*)\s*(#.*)?$")
+
+
+def _syntax_hint(text: str, where: Mark) -> tuple[Mark, str | None]:
+    """Where a YAML syntax error really starts, and how to fix it, for the two mistakes specs invite:
+    `${...}` unquoted inside `{...}`/`[...]`, and `- op` followed by the item's keys without `- op:`."""
+    lines = text.splitlines()
+    if not 0 < where.line <= len(lines):
+        return where, None
+    line = lines[where.line - 1]
+    dollar = line.rfind("${", 0, where.col)
+    if dollar >= 0 and ("{" in line[:dollar] or "[" in line[:dollar]):
+        end = line.find("}", dollar)
+        shown = line[dollar:end + 1] if end > 0 else line[dollar:]
+        return Mark(where.file, where.line, dollar + 1), (
+            f"inside `{{...}}` or `[...]`, YAML reads `{{` and `}}` as its own: quote the expression, "
+            f"`'{brief(shown)}'`")
+    above = next((ln for ln in reversed(lines[:where.line - 1]) if ln.strip()), "")
+    item = _ITEM_WITHOUT_COLON.match(above)
+    if item and len(line) - len(line.lstrip()) > above.index("-"):
+        return where, f"an item with keys needs a colon after its op: `- {item.group(1)}:`"
+    return where, None
 
 
 def _mark(file: str, event: yaml.Event) -> Mark:
@@ -416,14 +448,20 @@ def load_source(path: str | Path, _chain: tuple[str, ...] = ()) -> Source:
         raise source.error("`extends` takes a file name", ("extends",))
     base_path = path.parent / base_name
     chain = _chain + (os.path.realpath(path),)
-    if "\0" in base_name or not base_path.exists():
+    try:
+        exists = "\0" not in base_name and base_path.exists()
+        is_file = exists and base_path.is_file()
+    except OSError as exc:  # a name too long for the system, a folder the user may not search
+        raise source.error(f"`extends` names `{brief(base_name)}`, which cannot be read: {exc.strerror or exc}",
+                           ("extends",)) from None
+    if not exists:
         raise source.error(f"`extends` names `{brief(base_name)}`, which does not exist next to `{path}`",
                            ("extends",))
     if os.path.realpath(base_path) in chain:  # realpath: no error on a symlink loop
         raise source.error(f"`extends` forms a cycle through `{brief(base_name)}`", ("extends",))
     if len(chain) >= MAX_EXTENDS:
         raise source.error(f"`extends` chains more than {MAX_EXTENDS} files", ("extends",))
-    if not base_path.is_file():
+    if not is_file:
         raise source.error(f"`extends` names `{brief(base_name)}`, which is not a file", ("extends",))
     base = load_source(base_path, chain)
     return merge(base, source)

@@ -24,9 +24,10 @@ from .layers import REGISTRY
 from .loader import Source, load_source, parse_yaml
 from .perf import without_gc
 
-LAYER_KEYS = ("name", "from", "repeat", "when", "frozen", "init", "layers")
+LAYER_KEYS = ("name", "from", "repeat", "when", "frozen", "init", "layers", "share", "keep_position")
 TYPE_NAMES = {"int": int, "float": float, "bool": bool, "str": str, "list": list}
 NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+POSITION_RE = re.compile(r"^(0|[1-9][0-9]*)$")  # a layer may also be named by a position: `name: '1'`
 MAX_NAME = 100  # characters in a name: the network's, a layer's, an input's, a symbolic dim's
 # Names a layer or an input cannot take: they become attributes of a torch module and names in
 # generated Python (tests/test_build.py checks this list against torch.fx.GraphModule's attributes).
@@ -104,6 +105,8 @@ class Item:
     frozen: bool = False
     init: Init | None = None
     layers: list[Item] | None = None
+    share: str | None = None  # `share: fc`: apply the layer `fc` (its parameters) again, to this item's input
+    keep_position: bool = True  # false: when skipped, the unnamed items after it take its position
 
 
 @dataclass
@@ -245,7 +248,7 @@ def parse_items(raw: list, path: PathT, source: Source, ops: set[str], diag: Dia
 
 def parse_item(value: Any, path: PathT, source: Source, ops: set[str], diag: Diagnostics) -> Item:
     if isinstance(value, str):
-        if value not in ops:
+        if value not in ops and not _is_op_arg(value):
             raise _unknown_op(value, path, source, ops, key=False)
         return Item(value, {}, path)
     if not isinstance(value, dict) or not value:
@@ -259,7 +262,7 @@ def parse_item(value: Any, path: PathT, source: Source, ops: set[str], diag: Dia
         raise source.error(f"one layer item holds two ops, `{brief(op_keys[0])}` and `{brief(op_keys[1])}`",
                            path + (op_keys[1],), hint="start a new item with `- ` for each layer", key=True)
     op = op_keys[0] if op_keys else None
-    if op is not None and op not in ops:
+    if op is not None and op not in ops and not _is_op_arg(op):
         raise _unknown_op(op, path + (op,), source, ops | set(LAYER_KEYS), key=True)
     item = Item(op, value.get(op, {}) if op else None, path, from_=value.get("from"),
                 repeat=value.get("repeat"), when=value.get("when"))
@@ -267,9 +270,12 @@ def parse_item(value: Any, path: PathT, source: Source, ops: set[str], diag: Dia
         item.args = {}
     name = value.get("name")
     if name is not None:
-        if not isinstance(name, str) or len(name) > MAX_NAME or not NAME_RE.match(name):
+        if type(name) is int and name >= 0:
+            raise source.error(f"layer name {name} is a number; a name is a string", path + ("name",),
+                               hint=f"quote it: `name: '{name}'`")
+        if not isinstance(name, str) or len(name) > MAX_NAME or not (NAME_RE.match(name) or POSITION_RE.match(name)):
             raise source.error(f"layer name `{brief(name)}` must be an identifier (a letter, then letters, digits, "
-                               f"`_`; at most {MAX_NAME} characters)",
+                               f"`_`; at most {MAX_NAME} characters) or a position (`'3'`)",
                                path + ("name",), hint="dots are added by nesting: `layer1.0.conv1`")
         if name == "input":
             raise source.error("`input` names the incoming tensor; choose another layer name", path + ("name",))
@@ -277,13 +283,22 @@ def parse_item(value: Any, path: PathT, source: Source, ops: set[str], diag: Dia
             raise source.error(f"layer name `{name}` is taken by Python or torch.nn.Module", path + ("name",),
                                hint=f"rename it (e.g. `{name}_layer`)")
         item.name = name
-    frozen = value.get("frozen", False)
-    if not isinstance(frozen, bool):
-        raise source.error("`frozen` is true or false", path + ("frozen",))
-    item.frozen = frozen
+    for key in ("frozen", "keep_position"):
+        if not isinstance(value.get(key, True), bool):
+            raise source.error(f"`{key}` is true or false", path + (key,))
+    item.frozen = value.get("frozen", False)
+    item.keep_position = value.get("keep_position", True)
     if "init" in value:
         item.init = parse_init(value["init"], path + ("init",), source)
-    if "layers" in value:
+    if "share" in value:
+        if op is not None or "layers" in value:
+            raise source.error("an item either shares a layer (`share:`) or is an op or a group, not both",
+                               path + ("share",), key=True)
+        if not isinstance(value["share"], str):
+            raise source.error("`share` names one earlier layer", path + ("share",),
+                               hint="e.g. `- share: encoder` applies `encoder` again, with the same weights")
+        item.share = value["share"]
+    elif "layers" in value:
         if op is not None:
             raise source.error(f"an item is either an op (`{brief(op)}`) or a group (`layers:`), not both",
                                path + ("layers",), key=True)
@@ -294,6 +309,11 @@ def parse_item(value: Any, path: PathT, source: Source, ops: set[str], diag: Dia
         raise source.error("this item names no op", path,
                            hint=f"layer keys are {', '.join(LAYER_KEYS)}; add an op such as `- relu`")
     return item
+
+
+def _is_op_arg(op: Any) -> bool:
+    """`- $activation`: an op named by a block argument (or spec arg), resolved where the item is expanded."""
+    return isinstance(op, str) and op.startswith("$") and not op.startswith("${") and NAME_RE.match(op[1:]) is not None
 
 
 def _unknown_op(op: Any, path: PathT, source: Source, ops: set[str], key: bool) -> SpecError:
@@ -315,17 +335,21 @@ def pydantic_errors(exc: ValidationError, path: PathT, source: Source, aliases: 
     errs = exc.errors(include_url=False)
     locs = [_clean_loc(e["loc"], data, e["type"] in ("missing", "extra_forbidden")) for e in errs]
     extras = {loc[-1] for e, loc in zip(errs, locs) if e["type"] == "extra_forbidden" and loc}
+    missing = {loc[-1] for e, loc in zip(errs, locs) if e["type"] == "missing" and loc}
+    # one unknown key and one missing one (`filters` for `out_channels`): the unknown one is meant for it
+    paired = (next(iter(extras)), next(iter(missing))) if len(extras) == len(missing) == 1 else None
     for err, loc in zip(errs, locs):
         if len(out) >= MAX_ERRORS:
             break
         last = loc[-1] if loc else ""
-        if err["type"] == "missing" and did_you_mean(last, map(str, extras)):
+        if err["type"] == "missing" and (paired or did_you_mean(last, map(str, extras))):
             continue  # a misspelling of it is reported, with the right name
         where = path + loc
         if err["type"] == "extra_forbidden":
             known = aliases if aliases is not None else _known_keys(loc[:-1])
+            meant = f"did you mean `{paired[1]}`? (it is required)" if paired and paired[0] == last else None
             out.append(source.error(f"unknown {what or 'key'} `{brief(last)}`", where, key=True,
-                                    hint=did_you_mean(last, known) or
+                                    hint=did_you_mean(last, known) or meant or
                                     (f"known: {listing(known)}" if known else None)))
         elif err["type"] == "missing":
             out.append(source.error(f"missing required {what or 'key'} `{last}`", path + loc[:-1]))

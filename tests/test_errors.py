@@ -18,7 +18,8 @@ CASES = [
      "did you mean `kernel_size`?"),
     ("  - batchnorm: {}\n", "4:5", "unknown layer type `batchnorm`", "did you mean"),
     ("  - flatten\n  - linear: 10\n  - conv2d: {out_channels: 4, kernel_size: 3}\n", "6:5", "conv2d", None),
-    ("  - linear: 10\n", "4:5", "linear acts on the last dim only", "flatten"),
+    ("  - linear: {out_features: 10, in_features: 48}\n", "4:45", "in_features is 48 but the input has 16 features",
+     "flatten"),
     ("  - relu:\n    from: relu1\n", "5:11", "`from` names `relu1`", None),
     ("  - relu:\n    from: later\n  - relu:\n    name: later\n", "5:11", "defined after this layer", "cycles"),
     ("  - relu:\n    name: a\n  - relu:\n    name: a\n", "7:11", "duplicate layer name `a`", None),
@@ -113,3 +114,67 @@ def test_integer_ids_and_floats_go_where_torch_takes_them(text, message):
     with pytest.raises(SpecErrors, match=message) as info:
         netspec.analyze(netspec.loads(text, "n.yaml"))
     assert info.value.errors[0].mark.line == 4 + text.count("flatten")
+
+
+def first_error(text: str):
+    with pytest.raises((SpecError, SpecErrors)) as info:
+        netspec.analyze(netspec.loads(text, "net.yaml"))
+    err = info.value.errors[0] if isinstance(info.value, SpecErrors) else info.value
+    return f"{err.mark.line}:{err.mark.col}", err
+
+
+# (spec text, line:col, message, hint fragment): messages that point at the fix (issue 8, section 4)
+POINTED = [
+    ("name: t\nargs: {w: 2}\ninput: [4]\nlayers:\n  - linear: {out_features: ${w * 8}}\n", "5:28",
+     "invalid YAML: did not find expected ',' or '}'", "quote the expression, `'${w * 8}'`"),
+    ("name: t\ninput: [4]\nlayers:\n  - batchnorm1d\n    name: bn1\n", "5:9",
+     "invalid YAML: mapping values are not allowed in this context", "colon after its op: `- batchnorm1d:`"),
+    ("name: t\ninput: [4]\nlayers:\n  - relu\n  - add: [0, input]\n", "5:11",
+     "`add: [...]` takes layer names, and 0 is a number", "quote it: `'0'`"),
+    ("name: t\ninput: [384]\nlayers:\n  - linear: ${in_features / 4}\n", "4:13",
+     "`linear`: `out_features`: input should be a valid integer, got 96.0", "use `//`"),
+    ("name: t\ninput: [28, 28, 1]\nlayers:\n  - conv2d: {out_channels: 8, kernel_size: 3}\n", "4:44",
+     "the kernel spans 3 but the padded input is 1", "channels first: `input: [1, 28, 28]`"),
+    ("name: t\ninput: [3, 64, 64]\nlayers:\n  - conv2d: {out_channels: 16, kernel_size: 3}\n    name: a\n"
+     "  - conv2d: {out_channels: 16, kernel_size: 3, padding: 1}\n    from: input\n  - concat: [a, '1']\n", "8:5",
+     "concat along dim 0 needs the other dims equal, got 16×62×62, 16×64×64: dims 1, 2 differ",
+     "the spatial sizes differ by 2"),
+    ("name: t\ninput: [3, 8, 8]\nlayers:\n  - conv2d: {filters: 16, kernel_size: 3}\n", "4:14",
+     "unknown argument `filters`", "did you mean `out_channels`? (it is required)"),
+]
+
+
+@pytest.mark.parametrize("text, where, message, hint", POINTED)
+def test_messages_point_at_the_fix(text, where, message, hint):
+    at, err = first_error(text)
+    assert (at, err.message) == (where, message), err.format()
+    assert hint in err.hint
+
+
+def test_the_missing_argument_is_not_reported_beside_its_misnamed_one():
+    with pytest.raises(SpecErrors) as info:
+        netspec.analyze(netspec.loads("name: t\ninput: [3, 8, 8]\nlayers:\n"
+                                      "  - conv2d: {filters: 16, kernel_size: 3}\n"))
+    assert [e.message for e in info.value.errors] == ["unknown argument `filters`"]
+
+
+def test_a_failed_expect_inherited_through_extends_names_the_derived_file(tmp_path):
+    (tmp_path / "base.yaml").write_text("name: base\ninput: [4]\nlayers:\n  - linear: 3\nexpect: {params: 15}\n")
+    (tmp_path / "derived.yaml").write_text("extends: base.yaml\nname: derived\nlayers:\n  - linear: 5\n")
+    with pytest.raises(SpecErrors) as info:
+        netspec.analyze(netspec.load(tmp_path / "derived.yaml"))
+    (err,) = info.value.errors
+    assert (err.mark.file, err.mark.line, err.message) == (str(tmp_path / "base.yaml"), 5,
+                                                           "expected params 15, the spec gives 25")
+    assert f"checked for `{tmp_path / 'derived.yaml'}`" in err.notes[-1]
+
+
+def test_an_error_that_does_not_depend_on_an_earlier_failed_layer_is_reported_too():
+    with pytest.raises(SpecErrors) as info:
+        netspec.analyze(netspec.loads(
+            "name: t\nargs: {width: 8}\ninput: [3, 16, 16]\nlayers:\n  - conv2d: {out_channels: 8, kernel_size: 32}\n"
+            "  - relu\n  - conv2d: {out_channels: $widht, kernel_size: 3}\n"
+            "  - conv2d: {out_channels: '${in_channels}', kernel_size: 3}\n", "net.yaml"))
+    assert [(e.mark.line, e.message) for e in info.value.errors] == [
+        (5, "the kernel spans 32 but the padded input is 16"), (7, "unknown name `widht` in `widht`")]
+    assert info.value.errors[1].hint == "did you mean `width`?"
