@@ -149,8 +149,11 @@ class _Writer:
         body = []
         for i, layer in enumerate(order):
             result, nodes = values[layer], by_layer.get(layer, [])
+            # a line that would pass LINE gets its long inner expressions as variables of their own
+            crowded = result in nodes and len(INDENT * 2 + "x = " + self.render(result)[0]) > LINE
             for node in nodes:
-                if node is not result and not self.inlined(node):
+                hoist = crowded and len(self.render(node)[0]) > LINE // 2
+                if node is not result and (not self.inlined(node) or hoist):
                     body.append(self.statement(node, self.fresh(node.name) if node.users else "_"))
             if result in nodes:
                 nxt = order[i + 1] if i + 1 < len(order) else None
@@ -225,7 +228,9 @@ class _Writer:
         name = _get_qualified_name(target)
         if not name.startswith("torch."):
             raise TypeError(f"codegen cannot write a call of `{name}` (layer `{node.meta['layer']}`)")
-        return f"{name}({self.call_args(args, node.kwargs)})", POSTFIX
+        defaults = _function_defaults(target)  # fx records every argument of a Python function, defaults too
+        kwargs = {k: v for k, v in node.kwargs.items() if k not in defaults or not _same(defaults[k], v)}
+        return f"{name}({self.call_args(args, kwargs)})", POSTFIX
 
     def expr(self, arg) -> tuple[str, int]:
         if isinstance(arg, fx.Node):
@@ -275,10 +280,25 @@ class _Writer:
 def construct(call: Call) -> str:
     """The source of a catalog Call, arguments equal to torch's defaults left out: `nn.Conv2d(3, 64, ...)`."""
     if call.is_parameter:
+        if call.fill:
+            return f"nn.Parameter(torch.full({tuple(call.shape)!r}, {call.fill!r}))"
         return f"nn.Parameter(torch.zeros({', '.join(map(str, call.shape))}))"
     defaults = _defaults(getattr(torch.nn, call.cls))
     kwargs = [f"{k}={v!r}" for k, v in call.kwargs.items() if k not in defaults or defaults[k] != v]
     return f"nn.{call.cls}({', '.join([*map(repr, call.args), *kwargs])})"
+
+
+def _function_defaults(function) -> dict:
+    """Default arguments of a torch function written in Python (`F.interpolate`); none for a builtin."""
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        return {}
+    return {p.name: p.default for p in parameters if p.default is not p.empty}
+
+
+def _same(default, value) -> bool:
+    return type(default) is type(value) and default == value
 
 
 def _defaults(cls: type) -> dict:

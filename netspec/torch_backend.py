@@ -10,11 +10,11 @@ from .layers.base import Call
 def instantiate(call: Call, device=None, dtype=None) -> torch.nn.Module | torch.nn.Parameter:
     """`torch.nn.<cls>(*args, **kwargs)`; `cls` always comes from the catalog, never from a spec.
 
-    `Call.parameter(shape)` is a bare learnable tensor of that shape (a class token, a position
-    embedding), zero-initialized.
+    `Call.parameter(shape, fill)` is a bare learnable tensor of that shape (a class token, a position
+    embedding, a layer scale), every element `fill` (zero by default).
     """
     if call.is_parameter:
-        return torch.nn.Parameter(torch.zeros(*call.shape, device=device, dtype=dtype))
+        return torch.nn.Parameter(torch.full(call.shape, call.fill, device=device, dtype=dtype))
     with torch.device(device or "cpu"):  # parameter-free modules take no device argument
         module = getattr(torch.nn, call.cls)(*call.args, **call.kwargs)
     return module.to(dtype) if dtype is not None else module

@@ -61,8 +61,9 @@ def arg(*names: str, **kwargs: Any) -> Any:
 @dataclass(frozen=True)
 class Call:
     """A torch module constructor chosen by the catalog: `torch.nn.<cls>(*args, **kwargs)`;
-    or, made by `Call.parameter(shape)`, a bare learnable tensor of that shape (a class token, a
-    position table), zero-initialized and held as the layer itself rather than inside a module."""
+    or, made by `Call.parameter(shape, fill)`, a bare learnable tensor of that shape (a class token, a
+    position table, a layer scale), filled with `fill` (zero by default) and held as the layer itself
+    rather than inside a module."""
 
     cls: str
     args: tuple = ()
@@ -71,14 +72,19 @@ class Call:
     PARAMETER: ClassVar[str] = "Parameter"  # `cls` of a bare tensor; `args` is its shape
 
     @classmethod
-    def parameter(cls, shape: Sequence[int]) -> Call:
-        """A bare learnable tensor of `shape`."""
-        return cls(cls.PARAMETER, tuple(shape))
+    def parameter(cls, shape: Sequence[int], fill: float = 0.0) -> Call:
+        """A bare learnable tensor of `shape`, every element `fill`."""
+        return cls(cls.PARAMETER, tuple(shape), {"fill": float(fill)} if fill else {})
 
     @property
     def is_parameter(self) -> bool:
         """Whether this is a bare tensor (`args` its shape), not a module."""
         return self.cls == self.PARAMETER
+
+    @property
+    def fill(self) -> float:
+        """A bare tensor's initial value."""
+        return self.kwargs.get("fill", 0.0)
 
     @property
     def shape(self) -> tuple:

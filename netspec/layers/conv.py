@@ -27,6 +27,15 @@ def split_input(op: str, shape: Shape, nd: int) -> tuple[Any, Shape]:
     return shape[0], shape[1:]
 
 
+def _channels_last_hint(shape: Shape) -> str | None:
+    """For an image given channels-last (`[28, 28, 1]`, as Keras and PIL store it): the channels-first shape."""
+    if all(isinstance(d, int) for d in shape) and shape[-1] <= 4 < shape[0]:
+        first = [shape[-1], *shape[:-1]]
+        return (f"the input looks channels-last ({format_shape(shape)}); netspec, like torch, puts channels first: "
+                f"`input: [{', '.join(map(str, first))}]`")
+    return None
+
+
 def _rank_hint(op: str, shape: Shape, nd: int) -> str | None:
     if len(shape) == 1:
         hint = f"insert `reshape: [C, {SPATIAL[nd]}]` before `{op}`"
@@ -119,8 +128,12 @@ class Conv(Layer):
 
     def infer(self, a, shapes):
         channels, spatial = split_input(self.op, shapes[0], self.nd)
-        self.check_channels(a, known(channels, "channel dim", self.op))
-        return (a.out_channels, *self.spatial_out(a, spatial))
+        try:
+            self.check_channels(a, known(channels, "channel dim", self.op))
+            return (a.out_channels, *self.spatial_out(a, spatial))
+        except ShapeError as exc:
+            exc.hint = _channels_last_hint(shapes[0]) or exc.hint
+            raise
 
     def check_channels(self, a, channels: int) -> None:
         check_stated(a, "in_channels", channels, "channels")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pydantic import PositiveInt
 
-from ..arith import is_known
 from .base import GLOBAL, Args, Call, Layer, ShapeError, arg, check_stated, count, known, register
 
 
@@ -42,14 +41,8 @@ class Linear(Layer):
         if not shape:
             raise ShapeError("linear needs at least one dim, got a scalar")
         features = known(shape[-1], "feature dim", "linear")
-        if len(shape) > 1 and all(is_known(d) for d in shape):
-            hint = "insert `flatten` before `linear` to treat the whole tensor as one vector"
-        else:
-            hint = None
+        hint = "insert `flatten` before `linear` to treat the whole tensor as one vector" if len(shape) > 1 else None
         check_stated(a, "in_features", features, "features", hint=hint)
-        if len(shape) > 2 and hint:
-            raise ShapeError(f"linear acts on the last dim only, and the input is {'×'.join(map(str, shape))}",
-                             hint=hint)
         return (*shape[:-1], a.out_features)
 
     def params(self, a, shapes):

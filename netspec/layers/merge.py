@@ -98,6 +98,20 @@ class Multiply(ElementwiseMerge):
     combine = operator.mul
 
 
+def _concat_hint(shapes, dim: int, differ: list[int]) -> str:
+    """Concat's inputs disagree outside `dim`: a size lost to unpadded windows, or the wrong dim."""
+    known = [axis for axis in differ if all(isinstance(s[axis], int) for s in shapes)]
+    gaps = {max(s[axis] for s in shapes) - min(s[axis] for s in shapes) for axis in known}
+    smallest = min((s[axis] for s in shapes for axis in known), default=0)
+    if len(differ) > 1 and len(gaps) == 1 and 0 < next(iter(gaps)) <= min(8, smallest // 4):
+        gap = next(iter(gaps))
+        return (f"the spatial sizes differ by {gap}: a conv or pool without padding shrinks its input by "
+                f"kernel_size - 1; pad it (`padding: {gap // 2 or 1}`, or `same`), or crop the larger input")
+    if len(differ) == 1 and len({s[dim] for s in shapes}) == 1:
+        return f"concatenate along dim {differ[0]} (`concat: {{dim: {differ[0]}}}`), or resize the inputs"
+    return "resize the inputs to one size (pool, upsample, crop)"
+
+
 class ConcatArgs(Args):
     dim: int = 0
 
@@ -130,12 +144,11 @@ class Concat(Layer):
         if len({len(s) for s in shapes}) > 1:
             raise ShapeError(f"concat needs inputs of one rank, got {listing(shapes)}")
         dim = check_dim("concat", a.dim, shapes[0])
-        for axis, dims in enumerate(zip(*shapes, strict=True)):
-            if axis != dim and len(set(dims)) > 1:
-                raise ShapeError(f"concat along dim {a.dim} needs the other dims equal, got "
-                                 f"{listing(shapes)}: dim {axis} differs",
-                                 hint="resize the inputs to one size (pool, upsample, crop), "
-                                      f"or concatenate along dim {axis}")
+        differ = [axis for axis, dims in enumerate(zip(*shapes, strict=True)) if axis != dim and len(set(dims)) > 1]
+        if differ:
+            raise ShapeError(f"concat along dim {a.dim} needs the other dims equal, got {listing(shapes)}: "
+                             f"dim{'s' if len(differ) > 1 else ''} {', '.join(map(str, differ))} differ"
+                             f"{'' if len(differ) > 1 else 's'}", hint=_concat_hint(shapes, dim, differ))
         joined = dim_sum([s[dim] for s in shapes])
         return (*shapes[0][:dim], joined, *shapes[0][dim + 1:])
 

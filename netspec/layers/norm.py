@@ -1,4 +1,5 @@
-"""Normalization layers: batch, layer and group normalization."""
+"""Normalization layers: batch, layer (over trailing dims or over channels) and group normalization,
+and the learnable layer scale."""
 
 from __future__ import annotations
 
@@ -205,6 +206,67 @@ class LayerNorm(Layer):
                     {"eps": a.eps, "elementwise_affine": a.elementwise_affine, "bias": a.bias})
 
 
+class LayerNorm2dArgs(Args):
+    normalized_shape: PositiveInt | None = arg("normalized_shape", "num_channels", default=None)
+    elementwise_affine: bool = arg("elementwise_affine", "affine", default=True)
+    bias: bool = True
+    eps: PositiveFloat = 1e-5
+
+
+@register
+class LayerNorm2d(Layer):
+    """Layer normalization of an image over its channels, at each position (ConvNeXt's LayerNorm2d).
+
+    torchvision's `LayerNorm2d` (in `torchvision.models.convnext`): an `nn.LayerNorm(C)` applied with the
+    channels moved last, y[:, h, w] = (x[:, h, w] - mean) / √(var + ε)·γ + β with the statistics over the
+    C channels of each position, then moved back. The parameters are `weight` and `bias` of shape [C], as
+    torchvision's checkpoints hold them. (`layernorm` normalizes the trailing dims instead: over W, or
+    over [C, H, W] together.)
+
+    Args:
+        normalized_shape (alias `num_channels`): optional; the channels C, inferred, checked when given.
+        elementwise_affine (alias `affine`): learn the per-channel scale γ (and shift β).
+        bias: learn the shift β (with elementwise_affine).
+        eps: ε added to the variance (torchvision's ConvNeXt uses 1e-6).
+
+    Shapes: (C, H, W) -> (C, H, W); H and W may be symbolic, C is known.
+
+    Costs: params = 2C with affine and bias, C without bias; MACs 0; FLOPs = 5 per element with affine,
+    4 without (fvcore's convention, as `layernorm`).
+
+    Example: `- layernorm2d` or `- layernorm2d: {eps: 1.0e-6}`
+    """
+
+    op = "layernorm2d"
+    family = "norm"
+    Args = LayerNorm2dArgs
+    main_arg = "normalized_shape"
+
+    def infer(self, a, shapes):
+        (shape,) = shapes
+        if len(shape) != 3:
+            raise ShapeError(f"layernorm2d needs an image [C, H, W], got {format_shape(shape)}",
+                             hint="use `layernorm` to normalize the last dim of a sequence or vector")
+        check_stated(a, "normalized_shape", known(shape[0], "channel dim", self.op), "channels")
+        return shape
+
+    def params(self, a, shapes):
+        return shapes[0][0] * (2 if a.bias else 1) if a.elementwise_affine else 0
+
+    def flops(self, a, shapes, out):
+        return count(shapes[0]) * (5 if a.elementwise_affine else 4)
+
+    def label(self, a):
+        return "layernorm2d"
+
+    def module(self, a, shapes):
+        return Call("LayerNorm", (shapes[0][0],),
+                    {"eps": a.eps, "elementwise_affine": a.elementwise_affine, "bias": a.bias})
+
+    def forward(self, m, a, xs):
+        return m(xs[0].permute(0, 2, 3, 1)).permute(0, 3, 1, 2)  # (B, H, W, C) normalized over C
+
+
 class GroupNormArgs(Args):
     num_groups: PositiveInt
     num_channels: PositiveInt | None = None
@@ -259,3 +321,71 @@ class GroupNorm(Layer):
 
     def module(self, a, shapes):
         return Call("GroupNorm", (a.num_groups, shapes[0][0]), {"eps": a.eps, "affine": a.affine})
+
+
+class LayerScaleArgs(Args):
+    init_value: float = 1e-6
+    shape: Annotated[list[PositiveInt], Field(min_length=1)] | None = None
+
+
+@register
+class LayerScale(Layer):
+    """Multiply the input by a learnable tensor held as the layer itself (ConvNeXt's and CaiT's layer scale).
+
+    The tensor's `state_dict` key is the layer's own name (`features.1.0.layer_scale`, as torchvision's
+    ConvNeXt names it), with no `.weight` suffix. Its family is `norm`, so a spec's `init:` scheme
+    leaves it at `init_value`, as it leaves a norm's scale.
+
+    Args:
+        init_value: the initial value of every element (torchvision's ConvNeXt uses 1e-6).
+        shape: the tensor's shape; default [C, 1, …, 1], one value per channel (dim 0) of an input of
+            the same rank. Any shape that broadcasts to the input without changing it: as many dims
+            or fewer (aligned on the right, as torch broadcasts), each equal to the input's or 1
+            (`[E]` scales the features of a token sequence [N, E]).
+
+    Shapes: (*) -> (*); dims under a 1 of `shape` may be symbolic.
+
+    Costs: params = prod(shape); MACs 0 (scaling is not in the MAC column); FLOPs = 1 per element
+    (the products).
+
+    Example: `- layer_scale` or `- layer_scale: {init_value: 1.0e-5, shape: [768]}`
+    """
+
+    op = "layer_scale"
+    family = "norm"
+    Args = LayerScaleArgs
+    main_arg = "init_value"
+
+    def table(self, a, shape) -> tuple:
+        if a.shape is not None:
+            return tuple(a.shape)
+        if not shape:
+            raise ShapeError("layer_scale needs a channel dim, got a scalar", hint="give `shape: [1]`")
+        return (known(shape[0], "channel dim", self.op, hint="give `shape` with a 1 for that dim"),
+                *[1] * (len(shape) - 1))
+
+    def infer(self, a, shapes):
+        (shape,) = shapes
+        table = self.table(a, shape)
+        trailing = shape[len(shape) - len(table):]
+        if len(table) > len(shape) or any(t != 1 and t != d for t, d in zip(table, trailing, strict=True)):
+            raise ShapeError(f"layer_scale shape {list(table)} does not broadcast to the input "
+                             f"{format_shape(shape)} without changing it", arg="shape",
+                             hint="use as many dims as the input or fewer, each equal to the input's "
+                                  "(aligned on the right) or 1")
+        return shape
+
+    def params(self, a, shapes):
+        return count(self.table(a, shapes[0]))
+
+    def flops(self, a, shapes, out):
+        return count(out)
+
+    def label(self, a):
+        return f"layer_scale {a.init_value:g}"
+
+    def module(self, a, shapes):
+        return Call.parameter(self.table(a, shapes[0]), a.init_value)
+
+    def forward(self, m, a, xs):
+        return xs[0] * m

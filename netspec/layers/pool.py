@@ -13,7 +13,7 @@ from typing import ClassVar, Literal
 from pydantic import PositiveFloat, PositiveInt
 
 from ..arith import adaptive_max_width, adaptive_width_sum, format_shape, is_known, scale_dim
-from .base import GLOBAL, Args, Call, Layer, ShapeError, arg, count, register, spatial_rf
+from .base import FROM, GLOBAL, Args, Call, Layer, ShapeError, arg, count, register, spatial_rf
 from .conv import SPATIAL, Paddings, Sizes, axes_text, per_axis, split_input, stride_text, torch_kwargs, window_lengths
 
 
@@ -410,3 +410,71 @@ class Upsample(Layer):
 
     def module(self, a, shapes):
         return Call("Upsample", (), torch_kwargs(a, ("size", "scale_factor", "mode", "align_corners")))
+
+
+class ResizeAsArgs(Args):
+    mode: Mode = "nearest"
+    align_corners: bool | None = None
+
+
+@register
+class ResizeAs(Layer):
+    """Resize the first input by interpolation to the spatial size of the second (a segmentation head
+    scaling its logits back to the image: torch.nn.functional.interpolate(x, size=ref.shape[2:])).
+
+    Args:
+        mode: `nearest` (any rank), `linear` (L), `bilinear` or `bicubic` (H, W), `trilinear` (D, H, W).
+        align_corners: for the interpolating modes only: map the corner pixels onto each other.
+        The inputs come from `from` (short form `- resize_as: [x, reference]`): the tensor resized,
+        then the one whose size it takes (only its spatial dims are read).
+
+    Shapes: (C, *spatial), (C', *spatial') -> (C, *spatial') with 1 to 3 spatial dims, both inputs of
+    one rank; spatial' may be symbolic (it is read at run time).
+
+    Costs: no params, no MACs; FLOPs = 0 for `nearest` (a copy), else taps^dims per output element, as
+    `upsample`. Receptive field: per axis the taps read, with a stride of L/L' (global when a length
+    is symbolic); the reference contributes only its size.
+
+    Example: `- resize_as: [classifier, input]` or
+    `- resize_as: {mode: bilinear, align_corners: false}` with `from: [classifier, input]`
+    """
+
+    op = "resize_as"
+    family = "pool"
+    Args = ResizeAsArgs
+    main_arg = FROM
+    arity = (2, 2)
+
+    def infer(self, a, shapes):
+        x, ref = shapes
+        nd = len(x) - 1
+        if nd not in SPATIAL or len(ref) != len(x):
+            raise ShapeError(f"resize_as needs two inputs [C, {SPATIAL.get(nd, '*spatial')}] of one rank with 1 to 3 "
+                             f"spatial dims, got {format_shape(x)} and {format_shape(ref)}",
+                             hint="the first input is resized to the spatial size of the second")
+        if MODE_DIMS.get(a.mode, nd) != nd:
+            raise ShapeError(f"mode `{a.mode}` needs {MODE_DIMS[a.mode]} spatial dims, the input has {nd}",
+                             hint=f"use `{LINEAR_MODE[nd]}` (or `nearest`) for a [C, {SPATIAL[nd]}] input",
+                             arg="mode")
+        if a.align_corners is not None and a.mode == "nearest":
+            raise ShapeError("align_corners applies to the interpolating modes, not `nearest`",
+                             hint="drop `align_corners`", arg="align_corners")
+        return (x[0], *ref[1:])
+
+    def flops(self, a, shapes, out):
+        return 0 if a.mode == "nearest" else count(out) * TAPS[a.mode] ** (len(out) - 1)
+
+    def rf(self, a, shapes):
+        lengths = list(zip(shapes[0][1:], shapes[1][1:], strict=True))
+        if not all(is_known(n) and is_known(o) for n, o in lengths):
+            return GLOBAL
+        return [(TAPS[a.mode], Fraction(n, o)) for n, o in lengths]
+
+    def label(self, a):
+        return f"resize_as {a.mode}"
+
+    def forward(self, m, a, xs):
+        import torch
+
+        x, ref = xs
+        return torch.nn.functional.interpolate(x, size=ref.shape[2:], mode=a.mode, align_corners=a.align_corners)

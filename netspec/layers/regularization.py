@@ -1,6 +1,9 @@
-"""Regularization layers: dropout of elements and of whole channels, active in training only."""
+"""Regularization layers: dropout of elements, of whole channels and of whole residual branches
+(stochastic depth), active in training only."""
 
 from __future__ import annotations
+
+from typing import Literal
 
 from pydantic import Field
 
@@ -71,3 +74,49 @@ class Dropout2d(Layer):
 
     def module(self, a, shapes):
         return Call("Dropout2d", (), {"p": a.p})
+
+
+class StochasticDepthArgs(Args):
+    p: float = Field(ge=0.0, le=1.0)
+    mode: Literal["row", "batch"] = "row"
+
+
+@register
+class StochasticDepth(Layer):
+    """Stochastic depth (drop path): in training, zero a residual branch's whole output per sample
+    (`row`) or for the whole batch (`batch`) with probability p, scaling what survives by 1/(1-p).
+
+    The semantics of torchvision's `StochasticDepth(p, mode)` (Huang et al. 2016), built from
+    torch alone: an `nn.Dropout(p)` (so it follows the module's train/eval mode) draws the mask
+    from a tensor of ones, one per sample (`row`) or one for the batch (`batch`).
+
+    Args:
+        p: the probability of dropping the branch, 0 ≤ p ≤ 1.
+        mode: `row` (each sample drops independently, as Swin and ConvNeXt use it) or `batch`
+            (one draw for the whole batch).
+
+    Shapes: (*) -> (*); any dims, symbolic ones included. In evaluation the layer is the identity.
+
+    Costs: params 0; MACs 0; FLOPs 0 (counted in inference, where it does nothing).
+
+    Example: `- stochastic_depth: 0.1` on the branch before its `add`, or
+    `- stochastic_depth: {p: 0.2, mode: batch}`
+    """
+
+    op = "stochastic_depth"
+    family = "regularization"
+    Args = StochasticDepthArgs
+    main_arg = "p"
+
+    def label(self, a):
+        return f"stochastic_depth {a.p:g}" + ("" if a.mode == "row" else " batch")
+
+    def module(self, a, shapes):
+        return Call("Dropout", (), {"p": a.p})
+
+    def forward(self, m, a, xs):
+        (x,) = xs
+        if a.mode == "batch":
+            return x * m(x.new_ones(1))  # one draw: 0, or 1/(1-p)
+        keep = m(x.new_ones(x.shape[0]))  # (B,): per sample 0, or 1/(1-p)
+        return (x.movedim(0, -1) * keep).movedim(-1, 0)

@@ -1,13 +1,15 @@
-"""Reshaping ops: flatten, reshape, permute, select and mean over per-sample dims (batch excluded)."""
+"""Reshaping ops over per-sample dims (batch excluded): flatten, unflatten, reshape, squeeze, unsqueeze,
+permute, select, mean, roll, pad and channel shuffle."""
 
 from __future__ import annotations
 
-from typing import Annotated
+import math
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, PositiveInt, model_validator
 
-from ..arith import dim_product, format_shape, is_known, numel
-from .base import ANY, GLOBAL, Args, Layer, ShapeError, batch_dim, check_dim, count, register
+from ..arith import _affine, dim_product, format_shape, is_known, nearest_divisors, numel
+from .base import ANY, GLOBAL, Args, Call, Layer, ShapeError, batch_dim, check_dim, count, known, register
 
 
 class FlattenArgs(Args):
@@ -265,3 +267,307 @@ class Mean(Layer):
     def forward(self, m, a, xs):
         dims = [batch_dim(d) for d in self.dims(a)]
         return xs[0].mean(dim=dims, keepdim=a.keepdim)
+
+
+def dim_list(value: int | list[int]) -> list[int]:
+    return [value] if isinstance(value, int) else value
+
+
+class UnsqueezeArgs(Args):
+    dim: int
+
+
+@register
+class Unsqueeze(Layer):
+    """Insert a dim of size 1 at `dim` (batch excluded), as torch's `unsqueeze`.
+
+    Args:
+        dim: the position of the new dim in the output, from -(rank+1) to rank (negative counts from
+            the end: -1 appends).
+
+    Shapes: (C) -> (C, 1) with `dim: -1`; (H, W) -> (1, H, W) with `dim: 0`; symbolic dims pass through.
+
+    Costs: none (a view).
+
+    Example: `- unsqueeze: 0` (a [H, W] map to a one-channel image [1, H, W])
+    """
+
+    op = "unsqueeze"
+    dtypes = ANY
+    family = "reshape"
+    Args = UnsqueezeArgs
+    main_arg = "dim"
+
+    def infer(self, a, shapes):
+        (shape,) = shapes
+        dim = check_dim(self.op, a.dim, (*shape, 1))
+        return (*shape[:dim], 1, *shape[dim:])
+
+    def label(self, a):
+        return f"unsqueeze {a.dim}"
+
+    def forward(self, m, a, xs):
+        return xs[0].unsqueeze(batch_dim(a.dim))
+
+
+class SqueezeArgs(Args):
+    dim: int | Annotated[list[int], Field(min_length=1)]
+
+
+@register
+class Squeeze(Layer):
+    """Remove dims of size 1 (batch excluded), as torch's `squeeze(dim)`.
+
+    Args:
+        dim: the per-sample dim, or list of dims, removed; each must be 1 (torch would silently keep a
+            dim of another size; here it is an error). Required: squeezing every dim of 1 would also
+            drop a batch of one.
+
+    Shapes: (C, 1, 1) -> (C) with `dim: [1, 2]`; other dims, symbolic ones included, pass through.
+
+    Costs: none (a view).
+
+    Example: `- squeeze: -1` or `- squeeze: [1, 2]`
+    """
+
+    op = "squeeze"
+    dtypes = ANY
+    family = "reshape"
+    Args = SqueezeArgs
+    main_arg = "dim"
+
+    def infer(self, a, shapes):
+        (shape,) = shapes
+        dims = [check_dim(self.op, d, shape) for d in dim_list(a.dim)]
+        if len(set(dims)) < len(dims):
+            raise ShapeError(f"squeeze dims {a.dim} name a dim twice (input {format_shape(shape)})", arg="dim")
+        for d in dims:
+            if shape[d] != 1:
+                raise ShapeError(f"squeeze dim {d} has size {shape[d]}, not 1, in the input {format_shape(shape)}",
+                                 hint="squeeze removes dims of size 1 only; `mean` or `select` reduce others",
+                                 arg="dim")
+        return tuple(n for i, n in enumerate(shape) if i not in dims)
+
+    def label(self, a):
+        return f"squeeze {','.join(map(str, dim_list(a.dim)))}"
+
+    def forward(self, m, a, xs):
+        return xs[0].squeeze(tuple(batch_dim(d) for d in dim_list(a.dim)))
+
+
+class UnflattenArgs(Args):
+    dim: int
+    sizes: Annotated[list[int], Field(min_length=1)]
+
+
+@register
+class Unflatten(Layer):
+    """Split one per-sample dim into several (batch excluded), as torch's `unflatten`: the inverse of `flatten`.
+
+    Args:
+        dim: the per-sample dim split.
+        sizes: the new dims, whose product is that dim's size; one may be -1, inferred.
+
+    Shapes: (C·H·W) -> (C, H, W) with `dim: 0, sizes: [C, H, W]`; the split dim must be known, others
+    may be symbolic.
+
+    Costs: none (a view).
+
+    Example: `- unflatten: {dim: 0, sizes: [16, 7, 7]}`
+    """
+
+    op = "unflatten"
+    dtypes = ANY
+    family = "reshape"
+    Args = UnflattenArgs
+
+    def infer(self, a, shapes):
+        (shape,) = shapes
+        dim = check_dim(self.op, a.dim, shape)
+        size = known(shape[dim], f"size of dim {a.dim}", self.op)
+        sizes = a.sizes
+        if any(n < 1 and n != -1 for n in sizes) or sizes.count(-1) > 1:
+            raise ShapeError(f"unflatten sizes must be positive, with at most one -1; got {sizes}", arg="sizes")
+        need = math.prod(n for n in sizes if n != -1)
+        if (size % need if -1 in sizes else size != need):
+            needs = f"a multiple of {need}" if -1 in sizes else str(need)
+            raise ShapeError(f"unflatten sizes {sizes} need {needs} elements, but dim {a.dim} of the input "
+                             f"{format_shape(shape)} has {size}", arg="sizes")
+        return (*shape[:dim], *(size // need if n == -1 else n for n in sizes), *shape[dim + 1:])
+
+    def label(self, a):
+        return f"unflatten {a.dim} → {format_shape(a.sizes)}"
+
+    def forward(self, m, a, xs):
+        return xs[0].unflatten(batch_dim(a.dim), a.sizes)
+
+
+class RollArgs(Args):
+    shifts: int | Annotated[list[int], Field(min_length=1)]
+    dims: int | Annotated[list[int], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _paired(self):
+        if len(dim_list(self.shifts)) != len(dim_list(self.dims)):
+            raise ValueError(f"shifts {self.shifts} and dims {self.dims} must have as many entries")
+        return self
+
+
+@register
+class Roll(Layer):
+    """Shift elements cyclically along per-sample dims (batch excluded), as torch's `roll` (Swin's shifted
+    windows: `roll: {shifts: [-3, -3], dims: [0, 1]}` on [H, W, C]).
+
+    Args:
+        shifts: the shift along each dim of `dims` (an int, or a list as long as `dims`); elements
+            past the end wrap around to the start.
+        dims: the per-sample dim or dims rolled. Required: torch's roll without dims would flatten the
+            batch with the sample.
+
+    Shapes: (*) -> (*); any dims, symbolic ones included.
+
+    Costs: none (a copy). Receptive field: kept (positions move; no field grows).
+
+    Example: `- roll: {shifts: [-3, -3], dims: [0, 1]}`
+    """
+
+    op = "roll"
+    dtypes = ANY
+    family = "reshape"
+    Args = RollArgs
+
+    def infer(self, a, shapes):
+        (shape,) = shapes
+        for d in dim_list(a.dims):
+            check_dim(self.op, d, shape, "dims")
+        return shape
+
+    def label(self, a):
+        return f"roll {','.join(map(str, dim_list(a.shifts)))} dims={','.join(map(str, dim_list(a.dims)))}"
+
+    def forward(self, m, a, xs):
+        return xs[0].roll(dim_list(a.shifts), [batch_dim(d) for d in dim_list(a.dims)])
+
+
+class PadArgs(Args):
+    pad: Annotated[list[int], Field(min_length=2)]
+    mode: Literal["constant", "reflect", "replicate"] = "constant"
+    value: float = 0.0
+
+    @model_validator(mode="after")
+    def _pairs(self):
+        if len(self.pad) % 2:
+            raise ValueError(f"pad {self.pad} must hold pairs (left, right): an even number of entries")
+        if self.mode != "constant" and any(p < 0 for p in self.pad):
+            raise ValueError(f"pad {self.pad}: negative padding (cropping) needs mode `constant`")
+        if self.mode != "constant" and self.value:
+            raise ValueError(f"value applies to mode `constant`, not `{self.mode}`")
+        return self
+
+
+@register
+class Pad(Layer):
+    """Pad the trailing per-sample dims, as torch.nn.functional.pad: constant, reflected or replicated edges.
+
+    Args:
+        pad: pairs (before, after) starting from the LAST dim, in torch's order: `[left, right]` pads W;
+            `[left, right, top, bottom]` pads W then H. Negative entries crop (mode `constant` only).
+        mode: `constant` (fill with `value`), `reflect` (mirror without repeating the edge; each pad
+            less than its dim), or `replicate` (repeat the edge). `reflect` and `replicate` pad 1 to 3
+            dims of a [C, *spatial] input (or of a [*spatial] one), as torch allows.
+        value: the fill of mode `constant`.
+
+    Shapes: (C, H, W) -> (C, H + top + bottom, W + left + right); symbolic dims get expressions (`H+2`).
+
+    Costs: none (a copy). Receptive field: kept (the padded border reads no new input).
+
+    Example: `- pad: [1, 1, 1, 1]` or `- pad: {pad: [3, 3, 3, 3], mode: reflect}`
+    """
+
+    op = "pad"
+    dtypes = ANY
+    family = "reshape"
+    Args = PadArgs
+    main_arg = "pad"
+
+    def infer(self, a, shapes):
+        (shape,) = shapes
+        n = len(a.pad) // 2
+        if n > len(shape):
+            raise ShapeError(f"pad {a.pad} pads {n} dims, but the input {format_shape(shape)} has {len(shape)}",
+                             hint="give one (before, after) pair per padded dim, the last dim first", arg="pad")
+        if a.mode != "constant" and (n > 3 or len(shape) not in (n, n + 1)):
+            raise ShapeError(f"pad mode `{a.mode}` pads 1 to 3 dims of a [C, *spatial] input, as torch does; "
+                             f"{n} dims of {format_shape(shape)} asked", arg="pad",
+                             hint=f"pad the {len(shape) - 1} spatial dims (a list of {2 * (len(shape) - 1)}), "
+                                  "or use mode `constant`")
+        out = list(shape)
+        for i in range(n):
+            axis = len(shape) - 1 - i
+            before, after = a.pad[2 * i], a.pad[2 * i + 1]
+            length = shape[axis]
+            if a.mode == "reflect":
+                length = known(length, f"length of dim {axis} to reflect", self.op)
+                if max(before, after) >= length:
+                    raise ShapeError(f"pad mode `reflect` needs each pad below the padded length, but dim {axis} "
+                                     f"is {length} and the pad is ({before}, {after})", arg="pad",
+                                     hint="use mode `replicate` or a smaller pad")
+            out[axis] = _affine(length, 1, 1, before + after)
+            if is_known(out[axis]) and out[axis] < 1:
+                raise ShapeError(f"pad ({before}, {after}) crops dim {axis} of {length} to {out[axis]}", arg="pad")
+        return tuple(out)
+
+    def label(self, a):
+        return f"pad {','.join(map(str, a.pad))}" + ("" if a.mode == "constant" else f" {a.mode}")
+
+    def forward(self, m, a, xs):
+        import torch
+
+        if a.mode == "constant":
+            return torch.nn.functional.pad(xs[0], a.pad, value=a.value)
+        return torch.nn.functional.pad(xs[0], a.pad, mode=a.mode)
+
+
+class ChannelShuffleArgs(Args):
+    groups: PositiveInt
+
+
+@register
+class ChannelShuffle(Layer):
+    """Shuffle the channels across groups (ShuffleNet, Zhang et al. 2018): view C as [groups, C/groups],
+    transpose, flatten; torch's nn.ChannelShuffle, the same as torchvision's `channel_shuffle`.
+
+    Args:
+        groups: groups g; must divide the channels C.
+
+    Shapes: (C, *) -> (C, *) with at least one dim after C; those may be symbolic.
+
+    Costs: none (a copy).
+
+    Example: `- channel_shuffle: 2`
+    """
+
+    op = "channel_shuffle"
+    dtypes = ANY
+    family = "reshape"
+    Args = ChannelShuffleArgs
+    main_arg = "groups"
+
+    def infer(self, a, shapes):
+        (shape,) = shapes
+        if len(shape) < 2:
+            raise ShapeError(f"channel_shuffle needs [C, *spatial] (at least two dims), got {format_shape(shape)}",
+                             hint="insert `unsqueeze: -1` to give a vector a length of 1")
+        channels = known(shape[0], "channel dim", self.op)
+        if channels % a.groups:
+            nearest = nearest_divisors(channels, a.groups, 4)
+            raise ShapeError(f"groups {a.groups} does not divide the {channels} channels",
+                             hint=f"choose a divisor of {channels}, e.g. {', '.join(map(str, nearest))}",
+                             arg="groups")
+        return shape
+
+    def label(self, a):
+        return f"channel_shuffle {a.groups}"
+
+    def module(self, a, shapes):
+        return Call("ChannelShuffle", (a.groups,))

@@ -28,8 +28,9 @@ def test_linear_checks_stated_in_features():
     assert info.value.arg == "in_features"
 
 
-def test_linear_on_an_image_asks_for_flatten():
+def test_linear_maps_the_last_dim_of_any_rank_as_torch_does():
     entry = REGISTRY["linear"]
-    with pytest.raises(ShapeError) as info:
-        entry.infer(entry.Args.model_validate({"out": 4}), [(3, 8, 8)])
+    assert entry.infer(entry.Args.model_validate({"out": 4}), [(3, 8, 8)]) == (3, 8, 4)
+    with pytest.raises(ShapeError) as info:  # a stated in_features for the whole image: flatten first
+        entry.infer(entry.Args.model_validate({"out": 4, "in_features": 192}), [(3, 8, 8)])
     assert "flatten" in info.value.hint

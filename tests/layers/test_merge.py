@@ -82,7 +82,7 @@ def test_concat_needs_the_other_dims_equal():
     with pytest.raises(ShapeError) as info:
         infer("concat", [(16, 8, 8), (32, 4, 4)])
     assert info.value.message == ("concat along dim 0 needs the other dims equal, got 16×8×8, 32×4×4: "
-                                  "dim 1 differs")
+                                  "dims 1, 2 differ")
     assert "resize" in info.value.hint
     with pytest.raises(ShapeError, match="concat dim 3 is out of range for the 3-dim input 16×8×8") as info:
         infer("concat", [(16, 8, 8), (16, 8, 8)], {"dim": 3})

@@ -1,11 +1,15 @@
 import math
+import re
 
 import pytest
+import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+import netspec
 from netspec.layers import REGISTRY, ShapeError, SymbolicSize
+from netspec.torch_backend import instantiate
 from tests.layers.harness import check, infer, within
 
 BATCHNORM_RANKS = {"batchnorm1d": [1, 2], "batchnorm2d": [3], "batchnorm3d": [4]}
@@ -135,3 +139,105 @@ def test_groupnorm_divisor_hint_is_bounded_on_huge_channels(channels, hint):
     with within(2), pytest.raises(ShapeError, match="num_groups 7 does not divide") as info:
         infer("groupnorm", {"num_groups": 7}, (channels, 4))
     assert info.value.hint.endswith(hint)
+
+
+@settings(max_examples=40, deadline=None)
+@given(shape=st.lists(st.integers(1, 4), min_size=1, max_size=3).map(tuple), value=st.floats(-2, 2),
+       data=st.data())
+def test_layer_scale_matches_torch(shape, value, data):
+    table = data.draw(st.one_of(st.none(), st.lists(st.booleans(), min_size=1, max_size=len(shape)).map(
+        lambda keep: [d if k else 1 for d, k in zip(shape[len(shape) - len(keep):], keep)])))
+    args = {"init_value": value} if table is None else {"init_value": value, "shape": table}
+    out, params, macs = check("layer_scale", args, [shape])
+    expected = (shape[0], *[1] * (len(shape) - 1)) if table is None else tuple(table)
+    assert (out, params, macs) == (shape, math.prod(expected), 0)
+    entry = REGISTRY["layer_scale"]
+    a = entry.Args.model_validate(args)
+    scale = instantiate(entry.module(a, [shape]))
+    assert tuple(scale.shape) == expected and torch.equal(scale, torch.full(expected, value))
+    x = torch.randn(2, *shape)
+    assert torch.equal(entry.forward(scale, a, [x]), x * torch.full(expected, value))
+    assert entry.flops(a, [shape], out) == math.prod(shape)
+
+
+def test_layer_scale_is_keyed_by_its_own_name_and_kept_by_init():
+    spec = netspec.loads("""
+name: block
+input: [8, 5, 5]
+init: kaiming_normal
+layers:
+  - conv2d: {out_channels: 8, kernel_size: 7, padding: 3, groups: 8}
+  - layer_scale: {}
+    name: layer_scale
+""")
+    model = netspec.build(spec)
+    state = model.state_dict()
+    assert tuple(state["layer_scale"].shape) == (8, 1, 1)
+    assert torch.equal(state["layer_scale"], torch.full((8, 1, 1), 1e-6))
+    assert netspec.analyze(spec).total_params == 8 * 49 + 8 + 8
+
+
+@pytest.mark.parametrize("args, shape, message", [
+    ({"shape": [3, 1]}, (4, 5, 5), "layer_scale shape [3, 1] does not broadcast to the input 4×5×5"),
+    ({"shape": [1, 1, 1, 1]}, (4, 5, 5), "layer_scale shape [1, 1, 1, 1] does not broadcast"),
+    ({"shape": [4, 5, 1]}, (4, "H", 5), "layer_scale shape [4, 5, 1] does not broadcast"),
+])
+def test_layer_scale_shape_must_broadcast_to_the_input(args, shape, message):
+    with pytest.raises(ShapeError, match=re.escape(message)) as info:
+        infer("layer_scale", args, shape)
+    assert info.value.arg == "shape"
+
+
+def test_layer_scale_defaults_and_symbolic_dims():
+    assert infer("layer_scale", {}, (4, "H", "W")) == (4, "H", "W")
+    assert infer("layer_scale", {"shape": [8]}, ("T", 8)) == ("T", 8)
+    with pytest.raises(ShapeError, match="layer_scale needs a known channel dim, got symbolic `T`"):
+        infer("layer_scale", {}, ("T", 8))
+    with pytest.raises(ShapeError, match="layer_scale needs a channel dim, got a scalar"):
+        infer("layer_scale", {}, ())
+    entry = REGISTRY["layer_scale"]
+    assert entry.label(entry.Args.model_validate({})) == "layer_scale 1e-06"
+    with pytest.raises(ValidationError):
+        entry.Args.model_validate({"shape": []})
+    whole = entry.Args.model_validate({"init_value": 1})  # an int from YAML: still a float tensor
+    assert instantiate(entry.module(whole, [(3, 2)])).dtype == torch.float32
+
+
+def torchvision_layernorm2d(x, weight, bias, eps):
+    """torchvision.models.convnext.LayerNorm2d.forward, as torchvision 0.29 writes it."""
+    x = x.permute(0, 2, 3, 1)
+    x = torch.nn.functional.layer_norm(x, (x.shape[-1],), weight, bias, eps)
+    return x.permute(0, 3, 1, 2)
+
+
+@settings(max_examples=40, deadline=None)
+@given(shape=st.tuples(st.integers(1, 5), st.integers(1, 4), st.integers(1, 4)), affine=st.booleans(),
+       bias=st.booleans(), eps=st.sampled_from([1e-5, 1e-6]), stated=st.booleans())
+def test_layernorm2d_matches_torchvision(shape, affine, bias, eps, stated):
+    args = {"affine": affine, "bias": bias, "eps": eps} | ({"num_channels": shape[0]} if stated else {})
+    out, params, macs = check("layernorm2d", args, [shape])
+    assert (out, params, macs) == (shape, shape[0] * (1 + bias) if affine else 0, 0)
+    entry = REGISTRY["layernorm2d"]
+    a = entry.Args.model_validate(args)
+    m = instantiate(entry.module(a, [shape]))
+    if affine:
+        torch.nn.init.normal_(m.weight)
+        assert sorted(m.state_dict()) == (["bias", "weight"] if bias else ["weight"])
+        assert tuple(m.weight.shape) == (shape[0],)
+    x = torch.randn(2, *shape)
+    weight, b = (m.weight if affine else None), (m.bias if affine and bias else None)
+    torch.testing.assert_close(entry.forward(m, a, [x]), torchvision_layernorm2d(x, weight, b, eps))
+    assert entry.flops(a, [shape], out) == math.prod(shape) * (5 if affine else 4)
+
+
+def test_layernorm2d_needs_an_image_of_known_channels():
+    with pytest.raises(ShapeError, match="layernorm2d needs an image \\[C, H, W\\], got 4×5") as info:
+        infer("layernorm2d", {}, (4, 5))
+    assert "`layernorm`" in info.value.hint
+    with pytest.raises(ShapeError, match="normalized_shape is 3 but the input has 4 channels") as info:
+        infer("layernorm2d", {"normalized_shape": 3}, (4, 5, 5))
+    assert info.value.arg == "normalized_shape"
+    with pytest.raises(ShapeError, match="layernorm2d needs a known channel dim, got symbolic `C`"):
+        infer("layernorm2d", {}, ("C", 5, 5))
+    assert infer("layernorm2d", {}, (4, "H", "W")) == (4, "H", "W")
+    assert REGISTRY["layernorm2d"].label(None) == "layernorm2d"

@@ -233,3 +233,52 @@ def test_adaptive_pool_rf_does_not_rerun_infer(monkeypatch):
     monkeypatch.setattr(type(entry), "infer", infer_again)
     assert entry.rf(a, [(8, 10, 5)]) == [(3, Fraction(10, 7)), (1, Fraction(1))]
     assert entry.rf(a, [(8, "H", "W")]) == GLOBAL
+
+
+class ResizeNet(torch.nn.Module):
+    """resize_as's forward as a module, for torch.fx to trace."""
+
+    def __init__(self, a):
+        super().__init__()
+        self.a = a
+
+    def forward(self, x, ref):
+        return REGISTRY["resize_as"].forward(None, self.a, [x, ref])
+
+
+@settings(max_examples=40, deadline=None)
+@given(nd=st.integers(1, 3), channels=st.integers(1, 3), data=st.data())
+def test_resize_as_matches_interpolate(nd, channels, data):
+    mode = data.draw(st.sampled_from(["nearest", {1: "linear", 2: "bilinear", 3: "trilinear"}[nd]]
+                                     + (["bicubic"] if nd == 2 else [])))
+    args = {"mode": mode} | ({"align_corners": data.draw(st.booleans())} if mode != "nearest" else {})
+    x_shape = (channels, *data.draw(st.lists(st.integers(1, 5), min_size=nd, max_size=nd)))
+    ref_shape = (data.draw(st.integers(1, 3)), *data.draw(st.lists(st.integers(1, 7), min_size=nd, max_size=nd)))
+    x, ref = sample(x_shape), sample(ref_shape)
+    out, params, macs = check("resize_as", args, [x_shape, ref_shape], inputs=[x, ref])
+    assert (out, params, macs) == ((channels, *ref_shape[1:]), 0, 0)
+    expected = torch.nn.functional.interpolate(x, size=ref_shape[1:], mode=mode,
+                                               align_corners=args.get("align_corners"))
+    traced = torch.fx.symbolic_trace(ResizeNet(REGISTRY["resize_as"].Args.model_validate(args)))
+    torch.testing.assert_close(traced(x, ref), expected)
+    entry = REGISTRY["resize_as"]
+    a = entry.Args.model_validate(args)
+    taps = {"nearest": 0, "bicubic": 4}.get(mode, 2)
+    assert entry.flops(a, [x_shape, ref_shape], out) == math.prod(out) * taps ** nd
+    assert entry.rf(a, [x_shape, ref_shape]) == [(max(taps, 1), Fraction(n, o))
+                                                 for n, o in zip(x_shape[1:], ref_shape[1:])]
+
+
+def test_resize_as_refusals_and_symbolic_sizes():
+    assert infer("resize_as", {}, (21, 28, 28), (3, "H", "W")) == (21, "H", "W")
+    entry = REGISTRY["resize_as"]
+    assert entry.rf(entry.Args.model_validate({}), [(21, 28, 28), (3, "H", "W")]) == GLOBAL
+    assert entry.label(entry.Args.model_validate({"mode": "bilinear"})) == "resize_as bilinear"
+    with pytest.raises(ShapeError, match="resize_as needs two inputs \\[C, H, W\\] of one rank"):
+        infer("resize_as", {}, (21, 28, 28), (3, 224))
+    with pytest.raises(ShapeError, match="mode `bilinear` needs 2 spatial dims, the input has 1") as info:
+        infer("resize_as", {"mode": "bilinear"}, (21, 28), (3, 224))
+    assert info.value.arg == "mode"
+    with pytest.raises(ShapeError, match="align_corners applies to the interpolating modes"):
+        infer("resize_as", {"align_corners": True}, (21, 28), (3, 224))
+    assert entry.arity == (2, 2) and entry.main_arg == "from"

@@ -61,3 +61,71 @@ def test_labels_calls_and_symbolic_dims():
     assert entry.infer(a, [("T", 8)]) == ("T", 8)
     assert entry.flops(a, [("T", 8)], ("T", 8)) == 0
     assert REGISTRY["dropout2d"].label(a) == "dropout2d 0.2"
+
+
+def torchvision_stochastic_depth(x, p, mode):
+    """torchvision.ops.stochastic_depth in training, as torchvision 0.29 writes it."""
+    survival = 1.0 - p
+    size = [x.shape[0]] + [1] * (x.ndim - 1) if mode == "row" else [1] * x.ndim
+    noise = torch.empty(size, dtype=x.dtype).bernoulli_(survival)
+    if survival > 0.0:
+        noise.div_(survival)
+    return x * noise
+
+
+@settings(max_examples=40, deadline=None)
+@given(shape=st.lists(st.integers(1, 4), max_size=3).map(tuple), p=st.floats(0, 1),
+       mode=st.sampled_from(["row", "batch"]), seed=st.integers(0, 2**16))
+def test_stochastic_depth_matches_torchvision(shape, p, mode, seed):
+    args = {"p": p, "mode": mode}
+    assert check("stochastic_depth", args, [shape]) == (shape, 0, 0)
+    entry = REGISTRY["stochastic_depth"]
+    a = entry.Args.model_validate(args)
+    m = instantiate(entry.module(a, [shape]))
+    x = sample(shape)
+    assert torch.equal(entry.forward(m.eval(), a, [x]), x)
+    torch.manual_seed(seed)
+    y = entry.forward(m.train(), a, [x])
+    torch.manual_seed(seed)
+    torch.testing.assert_close(y, torchvision_stochastic_depth(x, p, mode))
+
+
+@pytest.mark.parametrize("mode", ["row", "batch"])
+def test_stochastic_depth_drops_whole_samples_or_the_whole_batch(mode):
+    entry = REGISTRY["stochastic_depth"]
+    a = entry.Args.model_validate({"p": 0.5, "mode": mode})
+    y = entry.forward(instantiate(entry.module(a, [(3, 2, 2)])).train(), a, [torch.ones(64, 3, 2, 2)])
+    per_sample = y.flatten(1)
+    assert torch.equal(per_sample.amin(-1), per_sample.amax(-1))
+    assert set(per_sample[:, 0].tolist()) <= {0.0, 2.0}
+    if mode == "batch":
+        assert len(set(per_sample[:, 0].tolist())) == 1
+
+
+class Residual(torch.nn.Module):
+    """A module calling one catalog entry's forward, for torch.fx to trace."""
+
+    def __init__(self, entry, a, state):
+        super().__init__()
+        self.entry, self.a, self.state = entry, a, state
+
+    def forward(self, x):
+        return self.entry.forward(self.state, self.a, [x])
+
+
+@pytest.mark.parametrize("args, label", [({"p": 0.1}, "stochastic_depth 0.1"),
+                                         ({"p": 0.2, "mode": "batch"}, "stochastic_depth 0.2 batch")])
+def test_stochastic_depth_traces_and_labels(args, label):
+    entry = REGISTRY["stochastic_depth"]
+    a = entry.Args.model_validate(args)
+    assert entry.label(a) == label
+    net = torch.fx.symbolic_trace(Residual(entry, a, instantiate(entry.module(a, [(4,)])))).eval()
+    x = torch.randn(3, 4, 5)
+    assert torch.equal(net(x), x)
+
+
+def test_stochastic_depth_needs_a_probability():
+    entry = REGISTRY["stochastic_depth"]
+    for args in [{}, {"p": 1.5}, {"p": 0.1, "mode": "col"}]:
+        with pytest.raises(ValidationError):
+            entry.Args.model_validate(args)

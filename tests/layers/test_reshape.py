@@ -1,4 +1,5 @@
 import math
+import re
 
 import pytest
 import torch
@@ -7,6 +8,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from netspec.layers import GLOBAL, REGISTRY, ShapeError, SymbolicSize
+from netspec.torch_backend import instantiate
 from tests.layers.harness import check, infer, sample
 
 shapes = st.lists(st.integers(1, 4), min_size=1, max_size=4).map(tuple)
@@ -191,3 +193,175 @@ def test_bad_combinations_raise_shape_or_validation_errors(op, shape, args):
         check(op, args, [shape])
     except (ShapeError, ValidationError):
         pass
+
+
+def forward(op, args, shape, x):
+    """The entry's forward on `x`, its module built when it has one."""
+    entry = REGISTRY[op]
+    a = entry.Args.model_validate(args)
+    call = entry.module(a, [shape])
+    return entry.forward(instantiate(call) if call is not None else None, a, [x])
+
+
+@settings(max_examples=40, deadline=None)
+@given(shape=st.lists(st.integers(1, 4), max_size=3).map(tuple), data=st.data())
+def test_unsqueeze_matches_torch(shape, data):
+    dim = data.draw(st.integers(-len(shape) - 1, len(shape)))
+    out, params, macs = check("unsqueeze", {"dim": dim}, [shape])
+    x = sample(shape)
+    assert (out, params, macs) == (tuple(x.unsqueeze(batched(dim)).shape[1:]), 0, 0)
+    assert torch.equal(forward("unsqueeze", {"dim": dim}, shape, x), x.unsqueeze(batched(dim)))
+
+
+@settings(max_examples=40, deadline=None)
+@given(shape=st.lists(st.integers(1, 3), min_size=1, max_size=4).map(tuple), data=st.data())
+def test_squeeze_matches_torch(shape, data):
+    ones = [i for i, n in enumerate(shape) if n == 1]
+    if not ones:
+        return
+    dims = data.draw(st.lists(st.sampled_from(ones), min_size=1, unique=True))
+    dims = [d - len(shape) if data.draw(st.booleans()) else d for d in dims]
+    args = {"dim": dims[0] if len(dims) == 1 else dims}
+    out, params, macs = check("squeeze", args, [shape])
+    x = sample(shape)
+    expected = x.squeeze(tuple(batched(d) for d in dims))
+    assert (out, params, macs) == (tuple(expected.shape[1:]), 0, 0)
+    assert torch.equal(forward("squeeze", args, shape, x), expected)
+
+
+def test_squeeze_refuses_a_dim_not_of_size_one():
+    with pytest.raises(ShapeError, match="squeeze dim 0 has size 4, not 1, in the input 4×1") as info:
+        infer("squeeze", {"dim": [0, 1]}, (4, 1))
+    assert info.value.arg == "dim" and "`mean`" in info.value.hint
+    with pytest.raises(ShapeError, match="squeeze dim 0 has size T, not 1"):
+        infer("squeeze", {"dim": 0}, ("T", 1))
+    assert infer("squeeze", {"dim": -1}, ("T", 1)) == ("T",)
+    with pytest.raises(ValidationError):
+        REGISTRY["squeeze"].Args.model_validate({})
+
+
+@settings(max_examples=40, deadline=None)
+@given(lead=st.lists(st.integers(1, 3), max_size=2), sizes=st.lists(st.integers(1, 4), min_size=1, max_size=3),
+       trail=st.lists(st.integers(1, 3), max_size=2), data=st.data())
+def test_unflatten_matches_torch(lead, sizes, trail, data):
+    shape = (*lead, math.prod(sizes), *trail)
+    dim = len(lead) - (len(shape) if data.draw(st.booleans()) else 0)
+    given_sizes = list(sizes)
+    if data.draw(st.booleans()):
+        given_sizes[data.draw(st.integers(0, len(sizes) - 1))] = -1
+    args = {"dim": dim, "sizes": given_sizes}
+    out, params, macs = check("unflatten", args, [shape])
+    assert (out, params, macs) == ((*lead, *sizes, *trail), 0, 0)
+    x = sample(shape)
+    assert torch.equal(forward("unflatten", args, shape, x), x.unflatten(batched(dim), given_sizes))
+
+
+@pytest.mark.parametrize("args, shape, message", [
+    ({"dim": 0, "sizes": [3, 3]}, (8, 2), "unflatten sizes [3, 3] need 9 elements, but dim 0 of the input 8×2 has 8"),
+    ({"dim": 0, "sizes": [3, -1]}, (8, 2), "need a multiple of 3 elements"),
+    ({"dim": 0, "sizes": [-1, -1]}, (8, 2), "at most one -1"),
+    ({"dim": 0, "sizes": [2, 4]}, ("T", 2), "unflatten needs a known size of dim 0, got symbolic `T`"),
+])
+def test_unflatten_refusals(args, shape, message):
+    with pytest.raises(ShapeError, match=re.escape(message)):
+        infer("unflatten", args, shape)
+
+
+@settings(max_examples=40, deadline=None)
+@given(shape=st.lists(st.integers(1, 4), min_size=1, max_size=3).map(tuple), data=st.data())
+def test_roll_matches_torch(shape, data):
+    dims = data.draw(st.lists(st.integers(-len(shape), len(shape) - 1), min_size=1, max_size=len(shape)))
+    shifts = data.draw(st.lists(st.integers(-5, 5), min_size=len(dims), max_size=len(dims)))
+    args = {"shifts": shifts[0], "dims": dims[0]} if len(dims) == 1 and data.draw(st.booleans()) else \
+        {"shifts": shifts, "dims": dims}
+    assert check("roll", args, [shape]) == (shape, 0, 0)
+    x = sample(shape)
+    assert torch.equal(forward("roll", args, shape, x), x.roll(shifts, [batched(d) for d in dims]))
+
+
+def test_roll_refusals_and_label():
+    with pytest.raises(ValidationError, match="must have as many entries"):
+        REGISTRY["roll"].Args.model_validate({"shifts": [1, 2], "dims": 0})
+    with pytest.raises(ShapeError, match="roll dims 2 is out of range for the 2-dim input"):
+        infer("roll", {"shifts": 1, "dims": 2}, (3, 4))
+    entry = REGISTRY["roll"]
+    assert entry.label(entry.Args.model_validate({"shifts": [-3, -3], "dims": [0, 1]})) == "roll -3,-3 dims=0,1"
+    assert infer("roll", {"shifts": 1, "dims": 0}, ("T", 4)) == ("T", 4)
+
+
+@settings(max_examples=60, deadline=None)
+@given(shape=st.lists(st.integers(1, 5), min_size=1, max_size=4).map(tuple), data=st.data())
+def test_pad_matches_torch(shape, data):
+    mode = data.draw(st.sampled_from(["constant", "reflect", "replicate"]))
+    if mode == "constant":
+        n = data.draw(st.integers(1, len(shape)))
+        pad = data.draw(st.lists(st.integers(-1, 3), min_size=2 * n, max_size=2 * n))
+    else:
+        n = data.draw(st.sampled_from([r for r in (len(shape) - 1, len(shape)) if 1 <= r <= 3] or [1]))
+        pad = data.draw(st.lists(st.integers(0, 3), min_size=2 * n, max_size=2 * n))
+    args = {"pad": pad, "mode": mode} | ({"value": 1.5} if mode == "constant" and data.draw(st.booleans()) else {})
+    x = sample(shape)
+    try:
+        expected = torch.nn.functional.pad(x, pad, mode=mode, **({"value": args.get("value", 0.0)}
+                                                                 if mode == "constant" else {}))
+    except RuntimeError:  # torch refuses: so must the entry
+        with pytest.raises(ShapeError):
+            infer("pad", args, shape)
+        return
+    if expected.numel() == 0:
+        with pytest.raises(ShapeError, match="crops dim"):
+            infer("pad", args, shape)
+        return
+    out, params, macs = check("pad", args, [shape])
+    assert (out, params, macs) == (tuple(expected.shape[1:]), 0, 0)
+    assert torch.equal(forward("pad", args, shape, x), expected)
+
+
+def test_pad_symbolic_dims_and_refusals():
+    assert infer("pad", {"pad": [1, 1, 2, 0]}, (3, "H", "W")) == (3, "H+2", "W+2")
+    assert infer("pad", {"pad": [0, -1]}, ("T", 5)) == ("T", 4)
+    with pytest.raises(ShapeError, match="pad mode `reflect` needs each pad below the padded length, but dim 1 is 3"):
+        infer("pad", {"pad": [3, 0], "mode": "reflect"}, (2, 3))
+    with pytest.raises(ShapeError, match="pad needs a known length of dim 1 to reflect, got symbolic `L`"):
+        infer("pad", {"pad": [1, 1], "mode": "reflect"}, (2, "L"))
+    with pytest.raises(ShapeError, match=re.escape("pad [1, 1, 1, 1] pads 2 dims, but the input 5 has 1")):
+        infer("pad", {"pad": [1, 1, 1, 1]}, (5,))
+    with pytest.raises(ShapeError, match="pad mode `replicate` pads 1 to 3 dims of a \\[C, \\*spatial\\] input"):
+        infer("pad", {"pad": [1, 1], "mode": "replicate"}, (2, 3, 4))
+    for args, message in [({"pad": [1, 2, 3]}, "even number"), ({"pad": [-1, 0], "mode": "reflect"}, "cropping"),
+                          ({"pad": [1, 1], "mode": "replicate", "value": 2.0}, "value applies"),
+                          ({"pad": [1, 1], "mode": "circular"}, "constant")]:
+        with pytest.raises(ValidationError, match=message):
+            REGISTRY["pad"].Args.model_validate(args)
+    entry = REGISTRY["pad"]
+    assert entry.label(entry.Args.model_validate({"pad": [3, 3], "mode": "reflect"})) == "pad 3,3 reflect"
+
+
+def torchvision_channel_shuffle(x, groups):
+    """torchvision.models.shufflenetv2.channel_shuffle, as torchvision 0.29 writes it."""
+    batchsize, num_channels, height, width = x.size()
+    x = x.view(batchsize, groups, num_channels // groups, height, width)
+    x = torch.transpose(x, 1, 2).contiguous()
+    return x.view(batchsize, num_channels, height, width)
+
+
+@settings(max_examples=40, deadline=None)
+@given(groups=st.integers(1, 4), per_group=st.integers(1, 4), rest=st.lists(st.integers(1, 3), min_size=1,
+                                                                               max_size=3))
+def test_channel_shuffle_matches_torch(groups, per_group, rest):
+    shape = (groups * per_group, *rest)
+    assert check("channel_shuffle", {"groups": groups}, [shape]) == (shape, 0, 0)
+    x = sample(shape)
+    y = forward("channel_shuffle", {"groups": groups}, shape, x)
+    if len(rest) == 2:
+        assert torch.equal(y, torchvision_channel_shuffle(x, groups))
+    assert torch.equal(y, x.unflatten(1, (groups, per_group)).transpose(1, 2).flatten(1, 2))
+
+
+def test_channel_shuffle_refusals():
+    with pytest.raises(ShapeError, match="groups 3 does not divide the 8 channels") as info:
+        infer("channel_shuffle", {"groups": 3}, (8, 4, 4))
+    assert info.value.arg == "groups" and "e.g." in info.value.hint
+    with pytest.raises(ShapeError, match="channel_shuffle needs \\[C, \\*spatial\\] \\(at least two dims\\), got 8"):
+        infer("channel_shuffle", {"groups": 2}, (8,))
+    assert infer("channel_shuffle", {"groups": 2}, (8, "H", "W")) == (8, "H", "W")
