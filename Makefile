@@ -1,10 +1,13 @@
 # Everything a fresh machine needs: `make demo` runs netspec on specs/, `make test` runs the tests.
 # Both create (or reuse) .venv, install the project with its test dependencies, and install
-# Debian's graphviz when the `dot` program is missing.
+# Debian's graphviz when the `dot` program is missing. netspec is then .venv/bin/netspec (or
+# `netspec` after `source .venv/bin/activate`). `make bench` also installs the `bench` extra.
 
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
+# -qq: errors only (not pip's warnings about this machine's package indexes, nor setuptools' notes on editable installs)
+PIP    := $(PY) -m pip -qq --disable-pip-version-check
 NETSPEC := $(VENV)/bin/netspec
 # torch is pinned for the install step only (a CPU build lies on the project's machines);
 # the package itself asks for a range.
@@ -16,24 +19,41 @@ SPECS  := $(sort $(wildcard specs/*.yaml))
 setup: $(VENV)/.installed graphviz
 
 $(VENV)/.installed: pyproject.toml
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q "$(TORCH)"
-	$(PY) -m pip install -q -e ".[test]"
-	touch $@
+	@echo "setting up $(VENV): netspec and its test dependencies (torch pinned to $(TORCH))"
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PIP) install --upgrade pip
+	@$(PIP) install "$(TORCH)"
+	@$(PIP) install -e ".[test]"
+	@touch $@
+
+$(VENV)/.bench: $(VENV)/.installed
+	@$(PIP) install -e ".[test,bench]"
+	@touch $@
 
 graphviz:
 	@command -v dot >/dev/null || { \
 	  echo "installing Debian's graphviz (the dot program)"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -q && $$SUDO apt-get install -y -q graphviz; }
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq graphviz >/dev/null; }
 
-# netspec's main job on the shipped specs: check them all, list one, draw the gallery, train one.
+# netspec's main job on the shipped specs: check them all, summarize one, draw the gallery, compile one, train one.
+RUN := runs/cnn_digits-$(shell date +%Y%m%d-%H%M%S)
 demo: setup
-	$(NETSPEC) validate $(SPECS)
-	$(NETSPEC) summary specs/resnet18.yaml
-	$(MAKE) --no-print-directory gallery
-	$(NETSPEC) train specs/cnn_digits.yaml
+	@echo "== netspec validate specs/*.yaml"
+	@$(NETSPEC) validate -q $(SPECS) && echo "all $(words $(SPECS)) specs are valid"
+	@echo "== netspec summary specs/cnn_digits.yaml"
+	@$(NETSPEC) summary specs/cnn_digits.yaml
+	@echo "== netspec draw: the gallery"
+	@$(MAKE) --no-print-directory gallery
+	@echo "== netspec compile specs/resnet18.yaml -o out/resnet18.py"
+	@mkdir -p out && $(NETSPEC) compile -q specs/resnet18.yaml -o out/resnet18.py
+	@echo "== netspec train specs/cnn_digits.yaml --out $(RUN)"
+	@$(NETSPEC) train specs/cnn_digits.yaml --out $(RUN)
+	@echo "== written"
+	@echo "gallery:    docs/gallery/ ($(words $(GALLERY)) diagrams)"
+	@echo "compiled:   out/resnet18.py"
+	@echo "run folder: $(RUN)"
+	@echo "netspec is not on your PATH: run $(NETSPEC), or 'source $(VENV)/bin/activate' first"
 
 test: setup
 	$(PY) -m pytest
@@ -41,7 +61,7 @@ test: setup
 lint: setup
 	$(VENV)/bin/ruff check netspec tests benchmarks
 
-bench: setup
+bench: setup $(VENV)/.bench
 	$(PY) benchmarks/analysis_speed.py
 	$(PY) benchmarks/draw_speed.py
 
@@ -52,11 +72,13 @@ DEPTH_resnet152 := 0
 
 gallery: setup
 	@mkdir -p docs/gallery
-	@$(foreach s,$(GALLERY),$(NETSPEC) draw specs/$(s).yaml -o docs/gallery/$(s).svg \
-	  $(if $(DEPTH_$(s)),--depth $(DEPTH_$(s))) &&) true
+	@$(foreach s,$(GALLERY),$(NETSPEC) draw -q specs/$(s).yaml -o docs/gallery/$(s).svg \
+	  $(if $(DEPTH_$(s)),--depth $(DEPTH_$(s))) &&) echo "drew $(words $(GALLERY)) specs into docs/gallery/"
 
+# The generated references (below each file's marker line) and the JSON Schema editors read; tests keep them current.
 docs: setup
-	$(PY) -m netspec.docgen docs/layers.md docs/training.md
+	$(PY) -m netspec.docgen docs/layers.md docs/training.md docs/cli.md
+	$(NETSPEC) schema -o docs/netspec.schema.json
 
 clean:
 	rm -rf $(VENV) out runs .pytest_cache .hypothesis

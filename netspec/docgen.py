@@ -1,15 +1,17 @@
-"""Generate the references in docs/ from the layer catalog and the training registries, so they never drift.
+"""Generate the references in docs/ from the layer catalog, the training registries and the command line's
+parser, so they never drift.
 
-    python -m netspec.docgen docs/layers.md docs/training.md
+    python -m netspec.docgen docs/layers.md docs/training.md docs/cli.md
 
 Each file keeps what is written above its MARKER line by hand and gets its reference below it, by the
 file's name: `layers.md` every layer type; `training.md` the `train:` keys and every registered data source,
-transform, augmentation, loss, optimizer and schedule. Both read docstrings and pydantic argument models only
-(no torch).
+transform, augmentation, loss, optimizer and schedule; `cli.md` every command of `netspec`, from its parser.
+They read docstrings, pydantic argument models and the parser only (no torch).
 """
 
 from __future__ import annotations
 
+import argparse
 import inspect
 import sys
 import typing
@@ -201,7 +203,90 @@ def training_reference() -> str:
     return "\n".join(lines) + "\n"
 
 
-REFERENCES: dict[str, Callable[[], str]] = {"layers.md": layer_reference, "training.md": training_reference}
+def cli_reference() -> str:
+    """Every command of `netspec`, from its parser: what it does, its usage, and each argument with its help."""
+    from .cli import build_parser
+    from .cli.common import commands, options
+
+    parser = build_parser()
+    top = [a for a in options(parser) if not isinstance(a, argparse._HelpAction)]
+    lines = ["", "## Commands", "", "| command | what it does |", "|---|---|"]
+    lines += [f"| [`{name}`](#netspec-{name}) | {_cell(help)} |" for name, help, _ in commands(parser)]
+    lines += ["", "Before the command: " + "; ".join(f"{_argument(a)}: {_help(a)}" for a in top) + "."]
+    for name, _, sub in commands(parser):
+        lines += ["", f"## netspec {name}", "", f"{sub.description}.", "", "```", *_usage(f"netspec {name}", sub),
+                  "```", "", "| argument | |", "|---|---|"]
+        arguments = [a for a in sub._actions if not a.option_strings]
+        arguments += [a for a in sub._actions if a.option_strings and not isinstance(a, argparse._HelpAction)]
+        lines += [f"| {_argument(a)} | {_cell(_help(a))} |" for a in arguments]
+        if sub.epilog:
+            lines += ["", "```", sub.epilog, "```"]
+    return "\n".join(lines) + "\n"
+
+
+def _usage(prog: str, parser: argparse.ArgumentParser, width: int = 100) -> list[str]:
+    """The usage lines as argparse orders them (options, then positional arguments), written here rather than
+    by argparse, whose wrapping differs between Pythons."""
+    groups = {id(a): g for g in parser._mutually_exclusive_groups for a in g._group_actions}
+    words, seen = [], set()
+    actions = [a for a in parser._actions if a.option_strings] + [a for a in parser._actions if not a.option_strings]
+    for action in actions:
+        group = groups.get(id(action))
+        if isinstance(action, argparse._HelpAction) or (group is not None and id(group) in seen):
+            continue
+        if group is not None:
+            seen.add(id(group))
+            alternatives = " | ".join(_usage_word(a, bare=True) for a in group._group_actions)
+            words.append(f"({alternatives})" if group.required else f"[{alternatives}]")
+        else:
+            words.append(_usage_word(action))
+    lines = [prog]
+    for word in words:
+        if len(lines[-1]) + 1 + len(word) > width:
+            lines.append(" " * len(prog))
+        lines[-1] += " " + word
+    return lines
+
+
+def _usage_word(action: argparse.Action, bare: bool = False) -> str:
+    if not action.option_strings:
+        name = _metavar(action)
+        return {"+": f"{name}...", "?": f"[{name}]", "*": f"[{name}...]"}.get(action.nargs, name)
+    word = action.option_strings[0] + ("" if action.nargs == 0 else f" {_metavar(action)}")
+    if bare or action.required:
+        return word
+    return f"[{word}]..." if isinstance(action, argparse._AppendAction) else f"[{word}]"
+
+
+def _metavar(action: argparse.Action) -> str:
+    if action.metavar:
+        return action.metavar
+    return "{" + ",".join(map(str, action.choices)) + "}" if action.choices else action.dest.upper()
+
+
+def _argument(action: argparse.Action) -> str:
+    """`SPEC...`, `-o FILE`, `--output FILE`, as a table cell."""
+    if not action.option_strings:
+        return f"`{_usage_word(action)}`"
+    value = "" if action.nargs == 0 else f" {_metavar(action)}"
+    return ", ".join(f"`{flag}{value}`" for flag in action.option_strings).replace("|", "\\|")
+
+
+def _help(action: argparse.Action) -> str:
+    """An argument's help, with its default when the help does not say it, and `required`/`repeatable`."""
+    text = action.help or ""
+    default = action.default
+    if default not in (None, False, argparse.SUPPRESS) and "default" not in text:
+        text += f" (default {default})"
+    if action.option_strings and action.required:
+        text += " (required)"
+    if isinstance(action, argparse._AppendAction) and "repeatable" not in text:
+        text += " (repeatable)"
+    return text
+
+
+REFERENCES: dict[str, Callable[[], str]] = {"layers.md": layer_reference, "training.md": training_reference,
+                                            "cli.md": cli_reference}
 
 
 def update(text: str, reference: Callable[[], str]) -> str:
@@ -213,7 +298,7 @@ def update(text: str, reference: Callable[[], str]) -> str:
 
 
 def main(argv: list[str]) -> int:
-    """Regenerate each named file (`layers.md`, `training.md`) below its marker line."""
+    """Regenerate each named file (`layers.md`, `training.md`, `cli.md`) below its marker line."""
     if not argv or any(Path(p).name not in REFERENCES for p in argv):
         print(f"usage: python -m netspec.docgen FILE...  (files named {' or '.join(REFERENCES)})", file=sys.stderr)
         return 2

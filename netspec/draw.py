@@ -48,7 +48,7 @@ SPARE_COLORS = ("#c8d8b0", "#e8c7a8", "#b5d3e7", "#e3c8e8", "#d6d6b0", "#b9dcc9"
 
 
 class GraphvizMissing(RuntimeError):
-    """The `dot` program is not installed; the `.dot` source was written instead."""
+    """The `dot` program is not installed (`draw` writes the `.dot` source instead)."""
 
 
 def draw(spec_or_graph: Spec | Graph, path: str | Path, depth: int | None = None, rankdir: str = "TB",
@@ -71,17 +71,26 @@ def draw(spec_or_graph: Spec | Graph, path: str | Path, depth: int | None = None
         raise ValueError(f"cannot draw to `{path.name}`: the ending must be one of "
                          f"{', '.join('.' + f for f in FORMATS)}")
     dot = to_dot(spec_or_graph, depth, rankdir, show, errors, stats)
-    if fmt == "dot":
-        return atomic_write(path, dot.source)
-    if fmt == "png":
-        dot.graph_attr["dpi"] = str(PNG_DPI)
     try:
-        data = dot.pipe(format=fmt)
-    except graphviz.ExecutableNotFound:
+        data = render(dot, fmt)
+    except GraphvizMissing:
         fallback = atomic_write(path.with_suffix(".dot"), dot.source)
         raise GraphvizMissing(f"cannot write {path}: the `dot` program is missing; wrote {fallback} "
                               f"instead — {INSTALL_HINT}") from None
     return atomic_write(path, data)
+
+
+def render(dot: graphviz.Digraph, fmt: str) -> str | bytes:
+    """The diagram in `fmt` (one of FORMATS): the DOT source as text, else what graphviz's `dot` renders.
+    Raises GraphvizMissing when `dot` is not installed."""
+    if fmt == "dot":
+        return dot.source
+    if fmt == "png":
+        dot.graph_attr["dpi"] = str(PNG_DPI)
+    try:
+        return dot.pipe(format=fmt)
+    except graphviz.ExecutableNotFound:
+        raise GraphvizMissing(f"cannot draw {fmt}: the `dot` program is missing — {INSTALL_HINT}") from None
 
 
 def to_dot(spec_or_graph: Spec | Graph, depth: int | None = None, rankdir: str = "TB",

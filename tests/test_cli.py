@@ -10,7 +10,7 @@ BAD = """name: bad
 input: [3, 32, 32]
 layers:
   - conv2d: {out_channels: 8, kernel_size: 3}
-  - linear: 10
+  - conv1d: {out_channels: 4, kernel_size: 3}
 """
 
 
@@ -29,10 +29,10 @@ def test_validate_invalid_exits_one_with_compiler_errors(tmp_path):
     run = netspec("validate", "bad.yaml", cwd=tmp_path)
     assert run.returncode == 1
     lines = run.stderr.splitlines()
-    assert lines[0] == "bad.yaml:5:5: error: linear acts on the last dim only, and the input is 8×30×30"
-    assert lines[1] == "     5 |   - linear: 10"
+    assert lines[0] == "bad.yaml:5:5: error: conv1d needs a [C, L] input (batch excluded), got 8×30×30"
+    assert lines[1] == "     5 |   - conv1d: {out_channels: 4, kernel_size: 3}"
     assert lines[2] == "       |     ^"
-    assert "hint: insert `flatten` before `linear`" in run.stderr
+    assert "hint: did you mean `conv2d`?" in run.stderr
     assert "Traceback" not in run.stderr
 
 
@@ -48,9 +48,9 @@ def test_bad_usage_exits_two(args):
     assert netspec(*args).returncode == 2
 
 
-def test_missing_file_is_a_clean_error():
+def test_missing_file_is_a_usage_error():
     run = netspec("validate", "no/such.yaml")
-    assert run.returncode == 1 and "cannot read `no/such.yaml`" in run.stderr and "Traceback" not in run.stderr
+    assert run.returncode == 2 and "cannot read `no/such.yaml`" in run.stderr and "Traceback" not in run.stderr
 
 
 def test_summary_json_contract():

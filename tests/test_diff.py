@@ -105,9 +105,9 @@ def test_a_changed_argument():
 
 
 def test_an_op_change_a_rewiring_and_items_on_one_side():
-    a = netspec.loads("name: a\ninput: [8]\nlayers:\n  - linear: 8\n    name: x\n  - relu\n"
+    a = netspec.loads("name: a\ninput: [8]\noutputs: [y, '1']\nlayers:\n  - linear: 8\n    name: x\n  - relu\n"
                       "  - linear: 4\n    name: y\n    from: input\n")
-    b = netspec.loads("name: b\ninput: [8]\nlayers:\n  - linear: 8\n    name: x\n  - tanh\n"
+    b = netspec.loads("name: b\ninput: [8]\noutputs: [s, '1']\nlayers:\n  - linear: 8\n    name: x\n  - tanh\n"
                       "  - linear: 4\n    name: y\n    from: x\n  - sigmoid:\n    name: s\n")
     d = diff(a, b)
     assert d.changed == [Change("1", ("relu", "tanh"), {}, None), Change("y", None, {}, (["input"], ["x"]))]

@@ -74,8 +74,11 @@ ITEM = {
     "from": "Its input, or a list of inputs: earlier layers, spec inputs, or dotted names (`layer1.0.conv1`); "
             "default: the previous item's output.",
     "repeat": "Copies in sequence, named `<name>.0`, `<name>.1`, ...; `index` is the copy's number in "
-              "expressions.",
-    "when": "Skip the item when false (its name then refers to its input).",
+              "expressions. Or `{count: N, name: 'layer_{i}', start: 1}`: copies named by a template.",
+    "when": "Skip the item when false (its name then refers to its input; a skipped merge passes on the "
+            "previous item's output).",
+    "share": "Instead of an op: apply this earlier layer again, with the same parameters.",
+    "keep_position": "false: when skipped, the item leaves its position number to the next unnamed item.",
     "frozen": "Parameters not trainable (for groups and blocks too).",
     "init": "This item's weight initialization (for groups and blocks too).",
     "layers": "A group: a named sub-sequence instead of an op.",
@@ -237,15 +240,21 @@ def _item(open_: bool) -> dict:
     keys = {
         "name": {"$ref": "#/$defs/name"},
         "from": {"anyOf": [{"type": "string"}, {"type": "array", "minItems": 1, "items": {"type": "string"}}]},
-        "repeat": {"anyOf": [{"type": "integer", "minimum": 0}, EXPRESSION]},
+        "repeat": {"anyOf": [{"type": "integer", "minimum": 0}, EXPRESSION, {
+            "type": "object", "required": ["count"], "additionalProperties": False,
+            "properties": {"count": {"anyOf": [{"type": "integer", "minimum": 0}, EXPRESSION]},
+                           "name": {"type": "string", "pattern": r"\{i\}"},
+                           "start": {"anyOf": [{"type": "integer", "minimum": 0}, EXPRESSION]}}}]},
         "when": {"anyOf": [{"type": "boolean"}, EXPRESSION]},
+        "share": {"type": "string"},
+        "keep_position": {"type": "boolean"},
         "frozen": {"type": "boolean"},
         "init": {"$ref": "#/$defs/init"},
         "layers": {"$ref": f"#/$defs/layers{'_open' if open_ else ''}"},
     }
     properties = {op: {"$ref": f"#/$defs/layer.{op}"} for op in REGISTRY}
     properties.update({key: {**value, "description": ITEM[key]} for key, value in keys.items()})
-    one = [{"required": [op]} for op in REGISTRY] + [{"required": ["layers"]}]
+    one = [{"required": [op]} for op in REGISTRY] + [{"required": ["layers"]}, {"required": ["share"]}]
     mapping = {"type": "object", "properties": properties, "oneOf": one}
     bare = {"enum": [op for op, entry in REGISTRY.items() if not _required(entry.Args)]}
     if open_:

@@ -163,7 +163,8 @@ def test_follows_the_training_registries():
     term = next(f for f in SCHEMA["$defs"]["train"]["properties"]["loss"]["anyOf"] if f.get("type") == "object")
     assert set(term["properties"]) == set(REGISTRIES["loss"].entries) | set(LOSS_KEYS)
     adam = SCHEMA["$defs"]["optimizer.adam"]["then"]["properties"]
-    assert adam["betas"]["default"] == [0.9, 0.999] and adam["lr"]["exclusiveMinimum"] == 0
+    assert adam["betas"]["default"] == [0.9, 0.999]
+    assert adam["lr"]["anyOf"] == [{"type": "number", "exclusiveMinimum": 0}, {"enum": ["auto"]}]
 
 
 def test_every_layer_argument_is_described():

@@ -1,0 +1,94 @@
+"""The `netspec` command line: compiler-style diagnostics, no Python tracebacks.
+
+Each command is a module of this package that registers its own parser (`register(sub)`) and runs
+(`run(args)`), importing what it needs (torch included) only when it runs; `main` wires them.
+
+Exit codes: 0 success; 1 a spec is invalid (or a run failed on its data); 2 bad usage, or an output that
+cannot be written; 3 an internal error.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from importlib import import_module
+
+from ..errors import SpecError, SpecErrors
+from .common import (
+    EXIT_INTERNAL,
+    EXIT_INVALID,
+    EXIT_OK,
+    EXIT_USAGE,
+    QUIET,
+    Failure,
+    Parser,
+    UsageError,
+    paint,
+    print_error,
+    print_errors,
+)
+
+# In the order `netspec --help` lists them
+COMMANDS = ("validate", "summary", "draw", "compile", "export", "train", "diff", "ops", "schema", "new", "completion")
+
+
+def main(argv: list[str] | None = None) -> int:
+    _tolerant_output()
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a usage error argparse printed
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    if not hasattr(args, "run"):
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        return args.run(args)
+    except (SpecError, SpecErrors) as exc:
+        print_errors(exc)
+        return EXIT_INVALID
+    except UsageError as exc:
+        args.parser.print_usage(sys.stderr)
+        print_error(str(exc), args.parser.prog)
+        return EXIT_USAGE
+    except Failure as exc:
+        print_error(str(exc))
+        return exc.code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # output piped into `head`, say
+        sys.stderr.close()
+        return EXIT_OK
+    except Exception as exc:  # a bug in netspec, not in the spec
+        if os.environ.get("NETSPEC_TRACEBACK"):
+            traceback.print_exc()
+        print(paint(f"netspec: internal error: {type(exc).__name__}: {exc}\n"
+                    "  this is a bug in netspec; rerun with NETSPEC_TRACEBACK=1 and report it", sys.stderr),
+              file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+def build_parser() -> Parser:
+    """The whole command line: the top-level options and every command's parser."""
+    from .. import __version__
+
+    parser = Parser(prog="netspec", description="A declarative network compiler: YAML specs checked like "
+                    "programs, analyzed, drawn, compiled to PyTorch and trained.")
+    parser.add_argument("--version", action="version", version=f"netspec {__version__}",
+                        help="print netspec's version and exit")
+    parser.add_argument("-q", "--quiet", action="store_true", help=f"{QUIET} (also after the command)")
+    sub = parser.add_subparsers(metavar="COMMAND", title="commands")
+    for name in COMMANDS:
+        import_module(f"{__name__}.{name}").register(sub)
+    return parser
+
+
+def _tolerant_output() -> None:
+    """Print what the terminal cannot encode (`×` on an ASCII terminal, a file name's undecodable bytes)
+    as escapes instead of failing."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.reconfigure(errors="backslashreplace")
+        except (AttributeError, ValueError, OSError):
+            pass  # not a text stream we can reconfigure: leave it
