@@ -13,12 +13,12 @@
 registry `Choice`) and checks what the section alone decides: keys, value types,
 split fractions, metrics and monitored columns. `check_train(config, analysis, spec)`
 checks it against the network: the outputs the losses read, targets against outputs,
-data fields against inputs, augmentations against the input, `param_groups` against
-the layers. `check_fields` repeats the data checks for sources whose fields only
-loading tells (files). `validate_train(spec, analysis)`, for `netspec validate`,
-does all of it in one pass. Each raises `SpecErrors` holding every independent mistake
-at its YAML line; a part with a mistake is left out of the checks that read it, so one
-mistake is reported once.
+data fields against inputs, augmentations against the input, `param_groups`, `freeze` and
+`unfreeze` against the layers, and that something trains in the first epoch. `check_fields`
+repeats the data checks for sources whose fields only loading tells (files).
+`validate_train(spec, analysis)`, for `netspec validate`, does all of it in one pass.
+Each raises `SpecErrors` holding every independent mistake at its YAML line; a part with
+a mistake is left out of the checks that read it, so one mistake is reported once.
 """
 
 from __future__ import annotations
@@ -91,6 +91,20 @@ class ParamGroupArgs(Args):
     """The group's weight decay (default: the optimizer's)."""
 
 
+class InitFromArgs(Args):
+    path: str
+    """The weights file (relative to the spec's folder): `.pt`/`.pth` or `.safetensors`."""
+    strict: bool = True
+    """The file holds every tensor of the network, by name and shape, and no other; `false` loads those that fit."""
+
+
+class UnfreezeArgs(Args):
+    at_epoch: PosInt
+    """The first epoch (counted from 1) that trains these layers again."""
+    layers: list[str] = Field(min_length=1)
+    """Glob patterns over layer and parameter names, among those `freeze` freezes (`features.*`, `layer4`)."""
+
+
 class TrainArgs(Args):
     data: DataArgs = Field(default_factory=DataArgs)
     """Where the samples come from, and how they are split, normalized, transformed and augmented."""
@@ -126,6 +140,14 @@ class TrainArgs(Args):
     """The channels-last memory format for the weights and 4-d inputs."""
     metrics: list[str] | None = None
     """Classification metrics: `accuracy`, `topK` (default `[accuracy]`)."""
+    init_from: str | InitFromArgs | None = None  # parsing makes `FILE` `{path: FILE}`
+    """Initial weights from a file, matched by name: `init_from: FILE`, or `{path: FILE, strict: false}`."""
+    freeze: list[str] = Field(default_factory=list)
+    """Glob patterns over layer and parameter names whose parameters do not train (`features.*`, `*`)."""
+    unfreeze: UnfreezeArgs | None = None
+    """Train frozen layers again from an epoch on: `{at_epoch: N, layers: [globs]}`."""
+    grad_norms_every: PosInt | None = None
+    """Log each layer's gradient norm every N optimizer steps (default: at each epoch's last step)."""
 
 
 class WarmupArgs(Args):
@@ -140,7 +162,8 @@ class WarmupArgs(Args):
 
 
 _SECTIONS = {("train",): TrainArgs, ("train", "data"): DataArgs, ("train", "early_stopping"): EarlyStoppingArgs,
-            ("train", "param_groups"): ParamGroupArgs}  # mappings of the section, for "belongs in" hints
+            ("train", "param_groups"): ParamGroupArgs, ("train", "init_from"): InitFromArgs,
+            ("train", "unfreeze"): UnfreezeArgs}  # mappings of the section, for "belongs in" hints
 LOSS_KEYS = ("output", "target", "weight", "name")
 DEVICE_RE = re.compile(r"^(auto|cpu|cuda(:\d+)?|mps)$")
 TOPK_RE = re.compile(r"^top([1-9]\d*)$")
@@ -322,7 +345,10 @@ def _train_args(raw: dict, source: Source, diag: Diagnostics) -> tuple[TrainArgs
     that did so are returned, so that the checks reading them stand down."""
     path = ("train",)
     raw, broken = dict(raw), set()
-    for key, model in (("data", DataArgs), ("early_stopping", EarlyStoppingArgs)):
+    if isinstance(raw.get("init_from"), str):  # `init_from: FILE` is `{path: FILE}`
+        raw["init_from"] = {"path": raw["init_from"]}
+    for key, model in (("data", DataArgs), ("early_stopping", EarlyStoppingArgs), ("init_from", InitFromArgs),
+                       ("unfreeze", UnfreezeArgs)):
         if key in raw and (raw[key] is not None or TrainArgs.model_fields[key].default is not None):
             value, bad = _model(model, raw.pop(key), path + (key,), source, diag)
             if value is None:
@@ -561,6 +587,7 @@ def _check(config: TrainConfig, broken: set[str], analysis: Analysis, source: So
                 diag.add(_error(source, f"{aug.name} cannot augment input `{name}` of shape {_fmt(shape)}: {problem}",
                                 aug.path))
     _check_param_groups(config, analysis, source, diag)
+    _check_freeze(config, analysis, source, diag)
     if config.dataset is None or broken & {"data", "data.dataset", "data.transform", "data.inputs"}:
         return
     fields = config.dataset.entry.fields(config.dataset.args)
@@ -601,22 +628,79 @@ def _written(term: LossTerm, output: str) -> PathT:
 
 def _check_param_groups(config: TrainConfig, analysis: Analysis, source: Source, diag: Diagnostics) -> None:
     """Each `param_groups` glob matches a layer with trainable parameters (or a parameter of one: `*.bias`)."""
-    layers = [s.name for s in analysis.layers]
-    trainable = [s.name for s in analysis.layers if s.params and s.trainable]
     for i, group in enumerate(config.args.param_groups):
         for j, pattern in enumerate(group.params):
-            at = ("train", "param_groups", i, "params", j)
-            if any(_covers(pattern, name) for name in trainable):
-                continue
-            hit = [name for name in layers if _covers(pattern, name)]
-            if hit:
-                diag.add(_error(source, f"`{pattern}` matches only layers without trainable parameters "
-                                f"({', '.join(hit[:3])}{', ...' if len(hit) > 3 else ''})", at,
-                                hint="this group would hold no parameters; match the layers that have some"))
-            else:
-                diag.add(_error(source, f"`{pattern}` matches no layer of the network", at,
-                                hint=did_you_mean(pattern, layers) or f"layers with parameters: "
-                                f"{', '.join(trainable[:6])}{', ...' if len(trainable) > 6 else ''}"))
+            _check_glob(pattern, ("train", "param_groups", i, "params", j), "this group would hold no parameters",
+                        analysis, source, diag)
+
+
+def _check_glob(pattern: str, at: PathT, empty: str, analysis: Analysis, source: Source, diag: Diagnostics) -> None:
+    """Glob `pattern` matches a layer with trainable parameters; `empty` says what it would do otherwise."""
+    layers = [s.name for s in analysis.layers]
+    trainable = trainable_layers(analysis)
+    if any(_covers(pattern, name) for name in trainable):
+        return
+    hit = [name for name in layers if _covers(pattern, name)]
+    if hit:
+        diag.add(_error(source, f"`{pattern}` matches only layers without trainable parameters ({_few(hit, 3)})", at,
+                        hint=f"{empty}; match the layers that have some"))
+    else:
+        diag.add(_error(source, f"`{pattern}` matches no layer of the network", at,
+                        hint=did_you_mean(pattern, layers) or f"layers with parameters: {_few(trainable, 6)}"))
+
+
+def _check_freeze(config: TrainConfig, analysis: Analysis, source: Source, diag: Diagnostics) -> None:
+    """`freeze` globs match layers with trainable parameters, `unfreeze` globs match layers that `freeze` freezes,
+    and something trains in the first epoch."""
+    args = config.args
+    for j, pattern in enumerate(args.freeze):
+        _check_glob(pattern, ("train", "freeze", j), "it would freeze nothing", analysis, source, diag)
+    if args.unfreeze is not None:
+        frozen = [name for name in trainable_layers(analysis) if any(_covers(p, name) for p in args.freeze)]
+        if not args.freeze:
+            diag.add(_error(source, "`unfreeze` has nothing to unfreeze: `freeze` is empty", ("train", "unfreeze"),
+                            key=True, hint="list the layers to keep fixed at first in `freeze: [...]`"))
+        for j, pattern in enumerate(args.unfreeze.layers if args.freeze else []):
+            if not any(_covers(pattern, name) for name in frozen):
+                diag.add(_error(source, f"`{pattern}` matches no layer that `freeze` freezes",
+                                ("train", "unfreeze", "layers", j),
+                                hint=did_you_mean(pattern, frozen) or f"frozen layers: {_few(frozen, 6)}"))
+    problem = nothing_trains(config, analysis)
+    if problem is not None:
+        message, at, hint = problem
+        diag.add(_error(source, message, at, hint=hint))
+
+
+def trainable_layers(analysis: Analysis) -> list[str]:
+    """The layers with parameters that the network does not freeze (`frozen: true`), in order."""
+    return [s.name for s in analysis.layers if s.params and s.trainable]
+
+
+def nothing_trains(config: TrainConfig, analysis: Analysis) -> tuple[str, PathT, str] | None:
+    """Why no parameter would train in the first epoch — (message, where, hint) — or None when some would."""
+    trainable = trainable_layers(analysis)
+    if not any(s.params for s in analysis.layers):
+        return "nothing to train: the network has no parameters", ("train",), "a network to train needs layers " \
+            "with weights (linear, conv2d, ...)"
+    if not trainable:
+        return "nothing to train: every layer with parameters is frozen (`frozen: true`)", ("train",), \
+            "drop `frozen: true` from the layers to train"
+    unfreeze = config.args.unfreeze
+    thawed = unfreeze.layers if unfreeze is not None and unfreeze.at_epoch == 1 else []
+    if config.args.freeze and all(frozen(name, config.args.freeze, thawed) for name in trainable):
+        later = f" until epoch {unfreeze.at_epoch}" if unfreeze is not None and not thawed else ""
+        return f"nothing to train: `freeze` freezes every trainable layer ({_few(trainable, 3)}){later}", \
+            ("train", "freeze"), "freeze the layers to keep (`features.*`) and leave the head out of the list"
+    return None
+
+
+def frozen(name: str, freeze: list[str], thawed: list[str]) -> bool:
+    """Whether layer or parameter `name` is frozen by the `freeze` globs and not thawed by the `thawed` ones."""
+    return any(matches(name, p) for p in freeze) and not any(matches(name, p) for p in thawed)
+
+
+def _few(names: list[str], n: int) -> str:
+    return ", ".join(names[:n]) + (", ..." if len(names) > n else "")
 
 
 def _covers(pattern: str, layer: str) -> bool:

@@ -137,6 +137,7 @@ class Trainer:
             if s.stopper.should_stop:  # resumed after it stopped early
                 break
             start = time.perf_counter()
+            s.begin_epoch(epoch)
             row = {"epoch": epoch + 1, **self.train_epoch(epoch), **self.evaluate("val")}
             row.update(step=s.step, lr=s.run.steps[-1]["lr"], seconds=time.perf_counter() - start)
             s.run.log_epoch(row)
@@ -157,7 +158,7 @@ class Trainer:
 
     def train_epoch(self, epoch: int) -> dict[str, float]:
         s, args = self.s, self.s.config.args
-        s.model.train()
+        s.train_mode()
         metrics = Metrics(s.topk)
         split = s.splits.train
         accum = args.accumulate_grad_batches
@@ -179,9 +180,11 @@ class Trainer:
             s.backward(total if share == 1.0 else total * share)
             step_loss += loss * share
             metrics.add(n, total, values, *s.scores(outs, batch))
-            if i % accum == accum - 1 or i == len(sizes) - 1:
+            last = i == len(sizes) - 1
+            if i % accum == accum - 1 or last:
                 lr = s.optimizer.param_groups[0]["lr"]  # the lr this step uses; the schedule moves it after
-                s.optimizer_step()
+                every = args.grad_norms_every
+                s.optimizer_step(log_grads=last if every is None else (s.step + 1) % every == 0)
                 s.run.log_step({"epoch": epoch + 1, "step": s.step, "loss": step_loss, "lr": lr})
                 step_loss = 0.0
         return metrics.means("train")

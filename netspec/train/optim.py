@@ -11,7 +11,9 @@ step, its epoch-valued arguments converted to steps, so it changes the lr exactl
 epoch boundaries where torch's epoch-stepped version would (`cosine` anneals every
 step); `reduce_on_plateau` is stepped after each epoch with the monitored metric.
 A linear warm-up (`warmup_epochs` or `warmup_steps`, from `warmup_start_factor`·lr)
-may precede any schedule but `one_cycle`, which has its own.
+may precede any schedule but `one_cycle`, which has its own. Every optimizer takes
+`lr: auto`: the trainer runs an LR range test (netspec.train.practice.lr_find) and
+builds the optimizer with the lr it suggests.
 Torch is imported inside methods only.
 """
 
@@ -25,6 +27,7 @@ from pydantic import BeforeValidator, Field, model_validator
 from .registry import Args, Entry, Registry
 
 PosFloat = Annotated[float, Field(gt=0)]
+LR = PosFloat | Literal["auto"]  # `auto`: chosen by an LR range test before training (netspec.train.practice)
 Decay = Annotated[float, Field(ge=0)]
 Beta = Annotated[float, Field(ge=0, lt=1)]
 Betas = Annotated[tuple[Beta, Beta], BeforeValidator(lambda v: tuple(v) if isinstance(v, list) else v)]  # [b1, b2]
@@ -36,17 +39,27 @@ class Optimizer(Entry):
     torch_name: ClassVar[str]
     main_arg = "lr"
 
-    def build(self, a: Any, groups: list[dict]):
+    def build(self, a: Any, groups: list[dict], lr: float | None = None):
+        """The torch optimizer; `lr` replaces the arguments' (required when they say `auto`)."""
         import torch
 
-        return getattr(torch.optim, self.torch_name)(groups, **a.model_dump())
+        kwargs = a.model_dump()
+        if lr is not None:
+            kwargs["lr"] = lr
+        if kwargs["lr"] == "auto":
+            raise ValueError("`lr: auto` must be resolved (by an LR range test) before the optimizer is built")
+        return getattr(torch.optim, self.torch_name)(groups, **kwargs)
+
+    def default_lr(self) -> float:
+        """The lr its arguments default to."""
+        return self.Args.model_fields["lr"].default
 
 
 OPTIMIZERS: Registry[Optimizer] = Registry("optimizer")
 
 
 class SGDArgs(Args):
-    lr: PosFloat = 0.01
+    lr: LR = 0.01
     momentum: Beta = 0.0
     dampening: Annotated[float, Field(ge=0, le=1)] = 0.0
     nesterov: bool = False
@@ -63,7 +76,7 @@ class SGDArgs(Args):
 class SGD(Optimizer):
     """Stochastic gradient descent, with momentum and Nesterov momentum (torch.optim.SGD).
 
-    Args: `lr` (main), `momentum` (0.9 is usual), `dampening`, `nesterov`
+    Args: `lr` (main; `auto` runs an LR range test first), `momentum` (0.9 is usual), `dampening`, `nesterov`
     (needs momentum > 0; Sutskever et al., 2013), `weight_decay` (L2).
 
     Example: `optimizer: {sgd: {lr: 0.1, momentum: 0.9, nesterov: true}}`
@@ -75,7 +88,7 @@ class SGD(Optimizer):
 
 
 class AdamArgs(Args):
-    lr: PosFloat = 1e-3
+    lr: LR = 1e-3
     betas: Betas = (0.9, 0.999)
     eps: PosFloat = 1e-8
     weight_decay: Decay = 0.0
@@ -86,7 +99,7 @@ class AdamArgs(Args):
 class Adam(Optimizer):
     """Adam: per-parameter steps from running moments of the gradient (Kingma & Ba, 2015; torch.optim.Adam).
 
-    Args: `lr` (main, 1e-3), `betas`, `eps`, `weight_decay` (L2, added to the
+    Args: `lr` (main, 1e-3; `auto` runs an LR range test first), `betas`, `eps`, `weight_decay` (L2, added to the
     gradient), `amsgrad`.
 
     Example: `optimizer: {adam: {lr: 1.0e-3, weight_decay: 1.0e-4}}`
@@ -116,7 +129,7 @@ class AdamW(Optimizer):
 
 
 class RMSpropArgs(Args):
-    lr: PosFloat = 0.01
+    lr: LR = 0.01
     alpha: Beta = 0.99
     eps: PosFloat = 1e-8
     momentum: Beta = 0.0
@@ -128,7 +141,8 @@ class RMSpropArgs(Args):
 class RMSprop(Optimizer):
     """RMSprop: steps scaled by a running mean of squared gradients (Hinton's lecture 6e; torch.optim.RMSprop).
 
-    Args: `lr` (main), `alpha` (smoothing), `eps`, `momentum`, `centered`, `weight_decay`.
+    Args: `lr` (main; `auto` runs an LR range test first), `alpha` (smoothing), `eps`, `momentum`,
+    `centered`, `weight_decay`.
 
     Example: `optimizer: {rmsprop: {lr: 1.0e-3}}`
     """

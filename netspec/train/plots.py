@@ -3,6 +3,10 @@
 - `loss.png`: each loss term, train against val, per epoch;
 - `accuracy.png`: train against val accuracy (classification only);
 - `lr.png`: the learning rate at every optimizer step;
+- `grad_norms.png`: each layer's gradient norm at the logging points (log scale), coloured from the
+  input (dark) to the output (light), with the EXPLODE line of netspec/train/grads.py;
+- `lr_find.png` (an LR range test: `lr: auto`, `netspec lr-find`): the loss against the lr, raw and
+  smoothed, with the suggested lr and the point where the loss diverged;
 - `reconstructions.png` (autoencoders: a loss compares an output with an input field):
   test inputs (val inputs when the test split is empty) above, their reconstructions below;
 - `samples.png` (networks with a sampling layer, such as a VAE's `reparameterize`):
@@ -29,6 +33,8 @@ def write_plots(run, setup) -> list[Path]:
         written.append(_curves(run, "accuracy", ["accuracy"]))
     if run.steps:
         written.append(_lr(run))
+    if run.grads:
+        written.append(_grad_norms(run))
     pairs = _reconstruction_pairs(setup)
     if pairs is not None:
         written.append(_grid(run.path / "reconstructions.png", pairs, "held-out inputs (top) and reconstructions"))
@@ -73,6 +79,50 @@ def _lr(run) -> Path:
     ax.set(xlabel="optimizer step", ylabel="learning rate", title="lr schedule")
     ax.grid(alpha=0.3)
     return _save(fig, run.path / "lr.png")
+
+
+def _grad_norms(run) -> Path:
+    import matplotlib.pyplot as plt
+
+    from .grads import EXPLODE
+
+    layers = [k for k in run.grads[0] if k not in ("epoch", "step")]
+    steps = [r["step"] for r in run.grads]
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    colours = plt.cm.viridis([i / max(len(layers) - 1, 1) for i in range(len(layers))])
+    for layer, colour in zip(layers, colours):
+        ax.plot(steps, [float(r[layer]) for r in run.grads], marker="." if len(steps) < 30 else None,
+                color=colour, label=layer)
+    ax.axhline(EXPLODE, color="red", linestyle="--", linewidth=0.8)
+    ax.set(xlabel="optimizer step", ylabel="gradient norm", yscale="log", title="gradient norm per layer")
+    if len(layers) <= 12:
+        ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    ax.grid(alpha=0.3)
+    return _save(fig, run.path / "grad_norms.png")
+
+
+def lr_find_plot(path: Path, lrs: list[float], losses: list[float], smoothed: list[float], suggested: float | None,
+                 diverged: float | None) -> Path:
+    """The LR range test's curve: the loss against the lr (log scale), raw and smoothed, the suggestion marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    ax.plot(lrs, losses, color="0.7", linewidth=0.8, label="loss")
+    ax.plot(lrs, smoothed, label="smoothed loss")
+    if suggested is not None:
+        ax.axvline(suggested, color="green", linestyle="--", linewidth=1, label=f"suggested lr {suggested:.2g}")
+    if diverged is not None:
+        ax.axvline(diverged, color="red", linestyle=":", linewidth=1, label=f"diverged at {diverged:.2g}")
+    finite = [v for v in smoothed if math.isfinite(v)]
+    if finite:  # the divergence's blow-up would flatten the rest
+        ax.set_ylim(min(finite) - 0.05 * abs(min(finite)), max(finite[0], min(finite)) * 1.5 + 1e-12)
+    ax.set(xscale="log", xlabel="learning rate", ylabel="training loss", title="LR range test")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, path)
 
 
 def _images(t) -> list:

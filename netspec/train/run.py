@@ -5,11 +5,15 @@
                    step), seconds
     steps.csv      one row per optimizer step: epoch, step, loss (the sample mean over its micro-batches), lr (the
                    one the step used)
+    grad_norms.csv one row per gradient logging point (each epoch's last step, or every `grad_norms_every`
+                   steps): epoch, step, each layer's gradient norm (netspec/train/grads.py)
+    lr_find.csv    with `lr: auto`: the LR range test (step, lr, loss, smoothed_loss); lr_find.json its choice
     summary.json   best epoch, final train/val/test loss and accuracy, params, wall time, device, versions
     log.txt        one line per epoch and every note (early stopping, divergence)
     best.pt        the checkpoint of the best epoch by the monitored metric
     last.pt        the checkpoint of the last finished epoch (what `--resume` continues from)
-    *.png          loss.png, accuracy.png, lr.png; reconstructions.png and samples.png for autoencoders
+    *.png          loss.png, accuracy.png, lr.png, grad_norms.png (lr_find.png with `lr: auto`);
+                   reconstructions.png and samples.png for autoencoders
 
 Every file is written atomically (whole or not at all). On a terminal each epoch
 shows a tqdm progress bar; elsewhere one plain line per epoch, so CI logs stay short.
@@ -53,6 +57,7 @@ class RunDir:
         self.path = path
         self.epochs: list[dict] = []
         self.steps: list[dict] = []
+        self.grads: list[dict] = []  # grad_norms.csv's rows
         self.steps_written = 0  # rows of self.steps already in steps.csv
         self.show_bar = sys.stderr.isatty() if progress is None else progress
 
@@ -65,6 +70,7 @@ class RunDir:
             run._check_same(tree, safe)
             run.epochs = _read_csv(run.path / "metrics.csv")
             run.steps = _read_csv(run.path / "steps.csv")
+            run.grads = _read_csv(run.path / "grad_norms.csv")
         else:
             path = Path(out) if out is not None else Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
             if path.exists() and (not path.is_dir() or any(path.iterdir())):
@@ -92,6 +98,7 @@ class RunDir:
         """Forget log rows past the checkpoint being resumed (written by the killed process)."""
         self.epochs = [r for r in self.epochs if int(r["epoch"]) <= epoch]
         self.steps = [r for r in self.steps if int(r["step"]) <= step]
+        self.grads = [r for r in self.grads if int(r["step"]) <= step]
         self.steps_written = 0
         self._write_steps()
 
@@ -126,11 +133,17 @@ class RunDir:
     def log_step(self, row: dict) -> None:
         self.steps.append(row)
 
+    def log_grads(self, row: dict) -> None:
+        self.grads.append(row)
+
     def log_epoch(self, row: dict) -> None:
-        """Keep an epoch's row: metrics.csv is rewritten whole (atomically); the epoch's step rows are appended
-        to steps.csv, which grows by thousands of rows in a long run (a resume rewrites it whole)."""
+        """Keep an epoch's row: metrics.csv and grad_norms.csv are rewritten whole (atomically); the epoch's step
+        rows are appended to steps.csv, which grows by thousands of rows in a long run (a resume rewrites it
+        whole)."""
         self.epochs.append(row)
         _write_csv(self.path / "metrics.csv", self.epochs)
+        if self.grads:
+            _write_csv(self.path / "grad_norms.csv", self.grads)
         self._write_steps()
         shown = [f"{k} {row[k]:.4g}" for k in row if k.endswith(("_loss", "accuracy"))]
         self.note(f"epoch {row['epoch']}: " + ", ".join(shown) + f", lr {row['lr']:.3g} ({row['seconds']:.2f} s)")

@@ -26,9 +26,11 @@ from . import checkpoint
 from .augment import pipeline
 from .config import SAFE_TO_CHANGE, TrainConfig, check_fields, check_train, input_fields, lr_override, parse_train
 from .data import DataError, Field, Splits, batches, prepare
+from .grads import GradMonitor
 from .loop import Diverged, EarlyStopping, Objective, Trainer
 from .optim import LRSchedule, param_groups
 from .run import RunDir, RunFolderError, resolved_tree
+from .transfer import Freezing, load_weights
 
 OVERRIDES = ("epochs", "batch_size", "seed", "device")  # train keys a keyword argument of `train` sets
 
@@ -42,13 +44,13 @@ class Run:
 
 
 def train(spec: Spec | str | Path, *, epochs: int | None = None, batch_size: int | None = None,
-          lr: float | None = None, device: str | None = None, seed: int | None = None,
+          lr: float | str | None = None, device: str | None = None, seed: int | None = None,
           out: str | Path | None = None, resume: str | Path | None = None, overrides: dict | None = None,
           progress: bool | None = None) -> Run:
     """Train `spec` as its `train:` section says; the run folder and its summary.
 
-    Keyword arguments override the section (`lr` sets the optimizer's); `overrides` sets any dotted key
-    (`{"optimizer.adam.weight_decay": 0.01}`). `out` names the run folder (default
+    Keyword arguments override the section (`lr` sets the optimizer's: a number or `"auto"`); `overrides`
+    sets any dotted key (`{"optimizer.adam.weight_decay": 0.01}`). `out` names the run folder (default
     `runs/<spec>-<timestamp>`); `resume` continues the run in that folder exactly. Raises SpecError(s)
     for a wrong section, DataError for missing or malformed data, RunFolderError for an `out` folder that
     holds files or a run that cannot be resumed (its spec changed), CheckpointError, and Diverged when the
@@ -72,9 +74,13 @@ def train(spec: Spec | str | Path, *, epochs: int | None = None, batch_size: int
 
 
 class Setup:
-    """Everything one run needs: the data, the module, the optimizer and schedule, and the run folder."""
+    """Everything one run needs: the data, the module, the optimizer and schedule, and the run folder.
 
-    def __init__(self, spec: Spec, config: TrainConfig, analysis, out, resume, progress: bool | None):
+    With `folder=False` it is a bench for the practice checks (netspec.train.practice): no run folder, and
+    `lr: auto` left at the optimizer's default lr for the caller to change."""
+
+    def __init__(self, spec: Spec, config: TrainConfig, analysis, out, resume, progress: bool | None,
+                 folder: bool = True):
         args = config.args
         self.spec, self.config, self.analysis = spec, config, analysis
         self.device = _device(args.device, spec)
@@ -87,6 +93,8 @@ class Setup:
         from ..compiler import build
 
         self.model = build(spec, device=self.device)
+        self.loaded = load_weights(self.model, args, spec) if args.init_from is not None and resume is None \
+            else None
         self.channels_last = args.channels_last
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
@@ -97,12 +105,17 @@ class Setup:
         self.augment = pipeline(config.augment)
         if self.augment is not None:
             self.augment = self.augment.to(self.device)
-        self.optimizer = config.optimizer.entry.build(config.optimizer.args, param_groups(self.model,
-                                                                                        args.param_groups))
+        opt = config.optimizer
+        self.auto_lr = opt.args.lr == "auto"  # built with the optimizer's default lr until the LR range test
+        groups = param_groups(self.model, args.param_groups)
+        self.own_lr = ["lr" in g for g in groups]  # the groups whose lr `param_groups` sets
+        self.optimizer = opt.entry.build(opt.args, groups, opt.entry.default_lr() if self.auto_lr else None)
+        self.grads = GradMonitor(self.model, [s.name for s in analysis.layers if s.params],
+                                 scaled=args.precision == "fp16")
+        self.freezing = Freezing(self.model, args, {n for n, node in analysis.graph.nodes.items() if node.frozen})
+        self.freezing.apply(0)
         self.steps_per_epoch = math.ceil(math.ceil(self.splits.sizes()["train"] / args.batch_size)
                                          / args.accumulate_grad_batches)
-        self.schedule = LRSchedule(config.schedule, self.optimizer, self.steps_per_epoch, args.epochs) \
-            if config.schedule is not None else None
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=args.precision == "fp16")
         es = args.early_stopping
         # without `early_stopping:`, best.pt still follows val_loss, and the run ends with its last weights
@@ -110,11 +123,44 @@ class Setup:
         self.topk = sorted({1 if m == "accuracy" else int(m[3:]) for m in config.metrics}) \
             if config.classification else []
         self.epoch, self.step = 0, 0
-        tree = resolved_tree(spec, config.raw)
-        self.run = RunDir.open(spec.name, out, resume, tree, SAFE_TO_CHANGE, progress)
+        self.run, self.schedule = None, None
+        self.lr_found: dict[str, Any] | None = None
+        if folder:
+            tree = resolved_tree(spec, config.raw)
+            self.run = RunDir.open(spec.name, out, resume, tree, SAFE_TO_CHANGE, progress)
+            if self.auto_lr:
+                self._choose_lr(resume is not None)
+        self.schedule = LRSchedule(config.schedule, self.optimizer, self.steps_per_epoch, args.epochs) \
+            if config.schedule is not None else None
         if resume is not None:
             self._resume()
-        self.run.start(self.describe())
+        if folder:
+            self.run.start(self.describe())
+            for line in ([self.loaded.line()] if self.loaded else []) + (self._lr_lines() if self.lr_found else []):
+                self.run.note(line)
+
+    def _choose_lr(self, resumed: bool) -> None:
+        """`lr: auto`: the LR range test's suggestion (or, resuming, the one the run recorded) becomes the lr of
+        every parameter group without an lr of its own. Raises a SpecError at the lr when the test finds none."""
+        from .practice import LRFindResult, lr_range_test
+
+        if resumed:
+            self.lr_found = LRFindResult.read(self.run.path)
+        else:
+            result = lr_range_test(self)
+            result.write(self.run.path)
+            if not result.passed:
+                raise self.spec.source.error(f"lr: auto: {result.reason}", self.config.optimizer.args_path + ("lr",),
+                                             hint="write the lr; `netspec lr-find SPEC` draws the curve")
+            self.lr_found = result.record()
+        for group, own in zip(self.optimizer.param_groups, self.own_lr):
+            if not own:
+                group["lr"] = self.lr_found["suggested_lr"]
+
+    def _lr_lines(self) -> list[str]:
+        found = self.lr_found
+        return [f"lr: auto -> {found['suggested_lr']:.3g}, where the smoothed loss of an LR range test fell "
+                f"fastest (lr_find.png)"]
 
     # --- one step --------------------------------------------------------------------------------------------
     def inputs(self, batch: dict, train: bool = False) -> dict[str, torch.Tensor]:
@@ -145,11 +191,32 @@ class Setup:
     def backward(self, loss: torch.Tensor) -> None:
         self.scaler.scale(loss).backward()
 
-    def optimizer_step(self) -> None:
-        """Clip (after unscaling), step, zero the gradients, advance the schedule."""
+    def begin_epoch(self, epoch: int) -> None:
+        """Freeze and thaw parameters for `epoch` (counted from 0), noting layers `unfreeze` turns on."""
+        thawed = self.freezing.apply(epoch)
+        if thawed and self.run is not None:
+            n = sum(self.freezing.params[name].numel() for name in thawed)
+            self.run.note(f"epoch {epoch + 1}: unfreezing {', '.join(self.freezing.thawed)} ({n:,} params)")
+
+    def train_mode(self) -> None:
+        """Training mode, but for frozen layers with running statistics (batch norm), which keep them."""
+        self.model.train()
+        for module in self.freezing.still():
+            module.eval()
+
+    def optimizer_step(self, log_grads: bool = False) -> None:
+        """Clip (after unscaling), step, zero the gradients, advance the schedule. With `log_grads`, first log
+        each layer's gradient norm (unscaled, before clipping) to the run folder."""
         args = self.config.args
-        if args.clip_grad_norm is not None or args.clip_grad_value is not None:
+        clip = args.clip_grad_norm is not None or args.clip_grad_value is not None
+        if clip or log_grads:
             self.scaler.unscale_(self.optimizer)
+        if log_grads:
+            norms, warnings = self.grads.record()
+            self.run.log_grads({"epoch": self.epoch + 1, "step": self.step + 1, **norms})
+            for warning in warnings:
+                self.run.note(f"step {self.step + 1}: {warning}")
+        if clip:
             params = [p for g in self.optimizer.param_groups for p in g["params"]]
             if args.clip_grad_norm is not None:
                 torch.nn.utils.clip_grad_norm_(params, args.clip_grad_norm)
@@ -232,6 +299,12 @@ class Setup:
         }
         if "test_accuracy" in final:
             summary["test_accuracy"] = final["test_accuracy"]
+        if self.lr_found is not None:
+            summary["lr_find"] = self.lr_found
+        if self.loaded is not None:
+            summary["init_from"] = {"path": self.loaded.path, "loaded": len(self.loaded.loaded),
+                                    "missing": self.loaded.missing, "unexpected": self.loaded.unexpected,
+                                    "mismatched": [k for k, _, _ in self.loaded.mismatched]}
         self.run.finish(summary, self)
         return summary
 

@@ -55,8 +55,9 @@ CASES = [
     # wrong values, at the value, saying what was received and what is expected
     (MLP, "  epochs: ten\n", "7:11", "`epochs`: input should be a valid integer, got 'ten'", None),
     (MLP, "  batch_size: -5\n", "7:15", "`batch_size`: input should be greater than or equal to 1, got -5", None),
-    (MLP, "  optimizer: {adam: {lr: fast}}\n", "7:26", "`lr`: input should be a valid number, got 'fast'", None),
-    (MLP, "  optimizer: {sgd: fast}\n", "7:20", "`lr`: input should be a valid number, got 'fast'", None),
+    (MLP, "  optimizer: {adam: {lr: fast}}\n", "7:26", "`lr`: input should be a valid number or 'auto', got 'fast'",
+     None),
+    (MLP, "  optimizer: {sgd: fast}\n", "7:20", "`lr`: input should be a valid number or 'auto', got 'fast'", None),
     (MLP, "  data: 5\n", "7:9", "`train.data` takes a mapping of dataset, split", None),
     (MLP, "  metrics: accuracy\n", "7:12", "`metrics`: input should be a valid list, got 'accuracy'", None),
     (MLP, "  device: gpu\n", "7:11", "unknown device `gpu`", "cuda:N"),

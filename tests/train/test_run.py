@@ -43,7 +43,8 @@ def test_overrides_take_effect_and_show_in_spec_yaml(cli_run):
 def test_run_folder_holds_every_file(cli_run):
     _, out, _, _ = cli_run
     assert {p.name for p in out.iterdir()} == {"spec.yaml", "metrics.csv", "steps.csv", "summary.json", "log.txt",
-                                               "best.pt", "last.pt", "loss.png", "accuracy.png", "lr.png"}
+                                               "best.pt", "last.pt", "loss.png", "accuracy.png", "lr.png",
+                                               "grad_norms.csv", "grad_norms.png"}
     header = (out / "metrics.csv").read_text().splitlines()[0].split(",")
     assert {"epoch", "step", "train_loss", "val_loss", "train_accuracy", "val_accuracy", "val_top3", "lr",
             "seconds"} <= set(header)
