@@ -14,7 +14,7 @@ NETSPEC := $(VENV)/bin/netspec
 TORCH  ?= torch==2.13.0
 SPECS  := $(sort $(wildcard specs/*.yaml))
 
-.PHONY: demo test lint bench docs gallery clean setup graphviz
+.PHONY: demo test lint bench docs gallery clean setup graphviz fuzz
 
 setup: $(VENV)/.installed graphviz
 
@@ -82,3 +82,19 @@ docs: setup
 
 clean:
 	rm -rf $(VENV) out runs .pytest_cache .hypothesis
+
+# Fuzzing (docs/security.md, "Fuzzing"): thousands of mutated specs through validate and compile, 2,000 random
+# specs against torch, then the coverage-guided harnesses of the loader and the expression evaluator.
+FUZZ_SEED    ?= $(shell date +%s)
+FUZZ_CASES   ?= 5000
+FUZZ_SECONDS ?= 300
+
+$(VENV)/.fuzz: $(VENV)/.installed
+	@$(PIP) install "atheris>=2.3" || echo "atheris did not install: its harnesses will say they are skipped"
+	@touch $@
+
+fuzz: setup $(VENV)/.fuzz
+	$(PY) -m tests.fuzz.run --cases $(FUZZ_CASES) --seed $(FUZZ_SEED)
+	HYPOTHESIS_PROFILE=deep $(PY) -m pytest -p no:cacheprovider -q tests/test_fuzz.py -k random_specs_meet_torch
+	$(PY) -m tests.fuzz.atheris_loader -max_total_time=$(FUZZ_SECONDS)
+	$(PY) -m tests.fuzz.atheris_expr -max_total_time=$(FUZZ_SECONDS)
