@@ -17,6 +17,7 @@ EXAMPLES = [
     "logistic_regression", "softmax_regression", "mlp_digits", "cnn_digits", "lenet5", "alexnet",
     "vgg11", "vgg16", "vgg19", "vgg16_bn", "plain34", "resnet18", "resnet34", "resnet50", "resnet101",
     "resnet152", "rnn_charlm", "lstm_classifier", "conv_autoencoder", "vae", "unet", "vit_tiny",
+    "mnist1d_mlp", "mnist1d_cnn", "mnist1d_gru",
 ]
 
 
