@@ -215,8 +215,7 @@ def _layer_stats(node: Node, rfs: dict[str, Any]) -> LayerStats:
     except SymbolicSize:
         flops = None
     rf = _compose_rf([rfs.get(i) for i in node.inputs], entry.rf(a, shapes))
-    params = node.params if node.params is not None else entry.params(a, shapes)
-    return LayerStats(node, list(node.inputs), out, params, not node.frozen, macs, flops, numel(out), rf)
+    return LayerStats(node, list(node.inputs), out, node.params, not node.frozen, macs, flops, numel(out), rf)
 
 
 def _input_rf(shape: Shape, ids: bool):

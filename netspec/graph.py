@@ -31,7 +31,7 @@ from .expr import Budget, ExprError, OverBudget, has_expression, resolve, size
 from .init import Init
 from .layers import ANY, FLOAT, FROM, INDEX, REGISTRY, Args, Layer, ShapeError
 from .perf import without_gc
-from .spec import NAME_RE, Block, InputDef, Item, Spec, pydantic_errors
+from .spec import NAME_RE, TENSOR_LIMIT, Block, InputDef, Item, Spec, pydantic_errors
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -703,9 +703,9 @@ class _Expander:
         if len(shape) > MAX_DIMS:
             problem = f"its output has {len(shape)} dims, more than the {MAX_DIMS} netspec allows"
         elif elements is not None and elements >= MAX_ELEMENTS:
-            problem = f"its output holds {elements:,} elements per sample; {_TENSOR_LIMIT}"
+            problem = f"its output holds {elements:,} elements per sample; {TENSOR_LIMIT}"
         elif params >= MAX_ELEMENTS:
-            problem = f"it would hold {params:,} parameters; {_TENSOR_LIMIT}"
+            problem = f"it would hold {params:,} parameters; {TENSOR_LIMIT}"
         elif elements is None and any(len(str(d)) > MAX_SYMBOLIC for d in shape):  # None: a dim is symbolic
             problem = (f"the expression of its output size passes {MAX_SYMBOLIC} characters: "
                        f"{brief(format_shape(shape))}")
@@ -732,7 +732,6 @@ class _Expander:
 
 
 _FAILED = object()
-_TENSOR_LIMIT = "a torch tensor holds fewer than 2**60 elements (its size in bytes, up to 8 per element, is an int64)"
 _OVER_BUDGET = "blocks that use blocks, and repeats, multiply their contents: check how often each is used"
 MAX_LAYERS = 50_000  # layers after expansion; also the most copies of one item, repeats multiplied
 MAX_ITEMS = 200_000  # item copies expansion visits: layers, groups, blocks, skipped ones

@@ -46,6 +46,7 @@ TAKEN_NAMES = frozenset(keyword.kwlist) | frozenset((
     "to_folder", "train", "training", "type", "xpu", "zero_grad",
 ))
 Dim = int | str
+TENSOR_LIMIT = "a torch tensor holds fewer than 2**60 elements (its size in bytes, up to 8 per element, is an int64)"
 MAX_ENTRIES = 1_000  # named inputs, outputs, blocks: pydantic reports one error for a longer list, not one per item
 Shape = Annotated[list[Dim], Field(max_length=MAX_DIMS)]
 _TREE = object()  # pydantic_errors' default: the tree at the error's path
@@ -217,8 +218,7 @@ def _check_shape(shape: list, path: PathT, source: Source, diag: Diagnostics) ->
                                   path + (i,)))
     elements = numel([d for d in shape if isinstance(d, int)])
     if elements >= MAX_ELEMENTS:
-        diag.add(source.error(f"an input of {elements:,} elements per sample is too large: a torch tensor holds "
-                              "fewer than 2**60 elements (its size in bytes, up to 8 per element, is an int64)", path))
+        diag.add(source.error(f"an input of {elements:,} elements per sample is too large: {TENSOR_LIMIT}", path))
 
 
 def _block_args(decl: dict, path: PathT, source: Source, diag: Diagnostics) -> dict:

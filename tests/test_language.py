@@ -8,19 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import netspec
-from netspec import SpecErrors
 from netspec.expr import evaluate
-from netspec.graph import build_graph
-
-
-def graph(text: str):
-    return build_graph(netspec.loads(textwrap.dedent(text), "net.yaml"))
-
-
-def errors(text: str) -> list:
-    with pytest.raises(SpecErrors) as info:
-        netspec.analyze(netspec.loads(textwrap.dedent(text), "net.yaml"))
-    return info.value.errors
+from tests.test_graph import errors, graph
 
 
 def where(err) -> str:
