@@ -122,6 +122,12 @@ def _affine(d: Dim, scale_num: int, scale_den: int, offset: int) -> Dim:
     return f"{expr}{offset:+d}" if offset else expr
 
 
+def offset_dim(d: Dim, offset: int) -> Dim:
+    """d + offset: an int for a known dim, else an expression with its trailing constant folded in (`H-1` + 2
+    is `H+1`)."""
+    return _affine(d, 1, 1, offset)
+
+
 def conv_out(length: Dim, kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1,
              ceil_mode: bool = False) -> Dim:
     """Output length of a convolution or pooling window (torch.nn.Conv*d / *Pool*d docs).

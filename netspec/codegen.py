@@ -281,7 +281,7 @@ def construct(call: Call) -> str:
     """The source of a catalog Call, arguments equal to torch's defaults left out: `nn.Conv2d(3, 64, ...)`."""
     if call.is_parameter:
         if call.fill:
-            return f"nn.Parameter(torch.full({tuple(call.shape)!r}, {call.fill!r}))"
+            return f"nn.Parameter(torch.full({call.shape!r}, {call.fill!r}))"
         return f"nn.Parameter(torch.zeros({', '.join(map(str, call.shape))}))"
     defaults = _defaults(getattr(torch.nn, call.cls))
     kwargs = [f"{k}={v!r}" for k, v in call.kwargs.items() if k not in defaults or defaults[k] != v]
@@ -306,9 +306,7 @@ def _defaults(cls: type) -> dict:
     out = {}
     for klass in reversed(cls.__mro__):
         if "__init__" in vars(klass):
-            for p in inspect.signature(vars(klass)["__init__"]).parameters.values():
-                if p.default is not p.empty:
-                    out[p.name] = p.default
+            out.update(_function_defaults(vars(klass)["__init__"]))
     return out
 
 

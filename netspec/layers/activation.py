@@ -23,7 +23,8 @@ class Elementwise(Layer):
         return Call(self.torch_cls, (), self.module_kwargs(a))
 
     def module_kwargs(self, a) -> dict:
-        return {}
+        """The torch class's keyword arguments: every argument, under its name (the torch name)."""
+        return dict(a)
 
 
 @register
@@ -69,9 +70,6 @@ class LeakyReLU(Elementwise):
     def label(self, a):
         return f"leaky_relu {a.negative_slope:g}"
 
-    def module_kwargs(self, a):
-        return {"negative_slope": a.negative_slope}
-
 
 class ELUArgs(Args):
     alpha: float = 1.0
@@ -98,9 +96,6 @@ class ELU(Elementwise):
 
     def label(self, a):
         return "elu" if a.alpha == 1.0 else f"elu {a.alpha:g}"
-
-    def module_kwargs(self, a):
-        return {"alpha": a.alpha}
 
 
 @register
@@ -162,9 +157,6 @@ class GELU(Elementwise):
 
     def label(self, a):
         return "gelu" if a.approximate == "none" else "gelu tanh"
-
-    def module_kwargs(self, a):
-        return {"approximate": a.approximate}
 
 
 @register
@@ -255,9 +247,6 @@ class Hardtanh(Elementwise):
     def label(self, a):
         return "hardtanh" if (a.min_val, a.max_val) == (-1.0, 1.0) else f"hardtanh [{a.min_val:g}, {a.max_val:g}]"
 
-    def module_kwargs(self, a):
-        return {"min_val": a.min_val, "max_val": a.max_val}
-
 
 @register
 class Hardswish(Elementwise):
@@ -339,9 +328,6 @@ class Softplus(Elementwise):
     def label(self, a):
         return "softplus" if a.beta == 1.0 else f"softplus {a.beta:g}"
 
-    def module_kwargs(self, a):
-        return {"beta": a.beta, "threshold": a.threshold}
-
 
 @register
 class Mish(Elementwise):
@@ -405,9 +391,6 @@ class PReLU(Elementwise):
 
     def label(self, a):
         return "prelu" if a.num_parameters == 1 else f"prelu {a.num_parameters}"
-
-    def module_kwargs(self, a):
-        return {"num_parameters": a.num_parameters, "init": a.init}
 
 
 class GLUArgs(Args):

@@ -25,11 +25,16 @@ def check_heads(heads: int, e: int) -> None:
                          hint=f"use a num_heads that divides {e}: {', '.join(map(str, fits))}", arg="num_heads")
 
 
-class SelfAttentionArgs(Args):
+class AttentionArgs(Args):
+    """The arguments of self- and cross-attention alike (torch.nn.MultiheadAttention's)."""
+
     num_heads: PositiveInt = arg("num_heads", "heads")
     dropout: float = Field(0.0, ge=0.0, le=1.0)
     bias: bool = True
     embed_dim: PositiveInt | None = None
+
+
+class SelfAttentionArgs(AttentionArgs):
     causal: bool = arg("causal", "is_causal", default=False)
 
 
@@ -97,11 +102,7 @@ class SelfAttention(Layer):
         return m(x, x, x, need_weights=False)[0]
 
 
-class CrossAttentionArgs(Args):
-    num_heads: PositiveInt = arg("num_heads", "heads")
-    dropout: float = Field(0.0, ge=0.0, le=1.0)
-    bias: bool = True
-    embed_dim: PositiveInt | None = None
+class CrossAttentionArgs(AttentionArgs):
     kdim: PositiveInt | None = None
 
 

@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
-from ..arith import Dim, Shape, format_shape, is_known, numel
+from ..arith import Dim, Shape, format_shape, is_known, nearest_divisors, numel
 
 FROM = "from"  # `main_arg` of merge ops: `- add: [a, b]` names the inputs
 FLOAT, INDEX, ANY = "float", "index", "any"  # values of `Layer.dtypes`
@@ -182,6 +182,16 @@ def check_stated(a: Args, field: str, actual: int, noun: str, hint: str | None =
     if stated is not None and stated != actual:
         raise ShapeError(f"{field} is {stated} but {holder} {actual} {noun}",
                          hint=hint or f"drop `{field}`: it is inferred", arg=field)
+
+
+def check_groups(a: Args, field: str, channels: int) -> None:
+    """A count of channel groups (`num_groups`, `groups`) must divide the channels: ShapeError "<field> G does
+    not divide the C channels", blaming `field` and naming the divisors of C nearest G."""
+    groups = getattr(a, field)
+    if channels % groups:
+        nearest = nearest_divisors(channels, groups, 4)
+        raise ShapeError(f"{field} {groups} does not divide the {channels} channels",
+                         hint=f"choose a divisor of {channels}, e.g. {', '.join(map(str, nearest))}", arg=field)
 
 
 def batch_dim(dim: int) -> int:

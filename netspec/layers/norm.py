@@ -7,8 +7,8 @@ from typing import Annotated, ClassVar
 
 from pydantic import Field, PositiveFloat, PositiveInt
 
-from ..arith import format_shape, is_known, nearest_divisors
-from .base import Args, Call, Layer, ShapeError, arg, check_stated, count, known, register
+from ..arith import format_shape, is_known
+from .base import Args, Call, Layer, ShapeError, arg, check_groups, check_stated, count, known, register
 
 BATCHNORM_FOR_RANK = {1: "batchnorm1d", 2: "batchnorm1d", 3: "batchnorm2d", 4: "batchnorm3d"}
 
@@ -303,11 +303,7 @@ class GroupNorm(Layer):
             raise ShapeError("groupnorm needs a channel dim, got a scalar")
         channels = known(shape[0], "channel dim", self.op)
         check_stated(a, "num_channels", channels, "channels")
-        if channels % a.num_groups:
-            nearest = nearest_divisors(channels, a.num_groups, 4)
-            raise ShapeError(f"num_groups {a.num_groups} does not divide the {channels} channels",
-                             hint=f"choose a divisor of {channels}, e.g. {', '.join(map(str, nearest))}",
-                             arg="num_groups")
+        check_groups(a, "num_groups", channels)
         return shape
 
     def params(self, a, shapes):

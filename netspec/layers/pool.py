@@ -321,6 +321,25 @@ LINEAR_MODE = {1: "linear", 2: "bilinear", 3: "trilinear"}
 TAPS = {"nearest": 1, "linear": 2, "bilinear": 2, "bicubic": 4, "trilinear": 2}  # inputs read per axis
 
 
+class Interpolation(Layer):
+    """What `upsample` and `resize_as` share: the checks of `mode` and `align_corners`, and the cost."""
+
+    family = "pool"
+
+    def check_mode(self, a, nd: int) -> None:
+        """`mode` fits `nd` spatial dims; `align_corners` comes with an interpolating mode only."""
+        if MODE_DIMS.get(a.mode, nd) != nd:
+            raise ShapeError(f"mode `{a.mode}` needs {MODE_DIMS[a.mode]} spatial dims, the input has {nd}",
+                             hint=f"use `{LINEAR_MODE[nd]}` (or `nearest`) for a [C, {SPATIAL[nd]}] input",
+                             arg="mode")
+        if a.align_corners is not None and a.mode == "nearest":
+            raise ShapeError("align_corners applies to the interpolating modes, not `nearest`",
+                             hint="drop `align_corners`", arg="align_corners")
+
+    def flops(self, a, shapes, out):
+        return 0 if a.mode == "nearest" else count(out) * TAPS[a.mode] ** (len(out) - 1)
+
+
 class UpsampleArgs(Args):
     scale_factor: PositiveFloat | list[PositiveFloat] | None = arg("scale_factor", "scale", default=None)
     size: PositiveInt | list[PositiveInt] | None = None
@@ -329,7 +348,7 @@ class UpsampleArgs(Args):
 
 
 @register
-class Upsample(Layer):
+class Upsample(Interpolation):
     """Resize each channel by interpolation, to a size or by a scale factor.
 
     Args:
@@ -351,7 +370,6 @@ class Upsample(Layer):
     """
 
     op = "upsample"
-    family = "pool"
     Args = UpsampleArgs
     main_arg = "scale_factor"
 
@@ -367,13 +385,7 @@ class Upsample(Layer):
             raise ShapeError(f"upsample needs exactly one of size and scale_factor, got {given}",
                              hint="e.g. `scale_factor: 2` or `size: [32, 32]`",
                              arg="size" if a.size is not None else "scale_factor")
-        if MODE_DIMS.get(a.mode, nd) != nd:
-            raise ShapeError(f"mode `{a.mode}` needs {MODE_DIMS[a.mode]} spatial dims, the input has {nd}",
-                             hint=f"use `{LINEAR_MODE[nd]}` (or `nearest`) for a [C, {SPATIAL[nd]}] input",
-                             arg="mode")
-        if a.align_corners is not None and a.mode == "nearest":
-            raise ShapeError("align_corners applies to the interpolating modes, not `nearest`",
-                             hint="drop `align_corners`", arg="align_corners")
+        self.check_mode(a, nd)
         if a.size is not None:
             return (shape[0], *per_axis(a, "size", nd))
         out = []
@@ -384,10 +396,6 @@ class Upsample(Layer):
                                  hint="use a larger scale_factor, or `size`", arg="scale_factor")
             out.append(n)
         return (shape[0], *out)
-
-    def flops(self, a, shapes, out):
-        nd = len(out) - 1
-        return 0 if a.mode == "nearest" else count(out) * TAPS[a.mode] ** nd
 
     def rf(self, a, shapes):
         spatial = shapes[0][1:]
@@ -418,7 +426,7 @@ class ResizeAsArgs(Args):
 
 
 @register
-class ResizeAs(Layer):
+class ResizeAs(Interpolation):
     """Resize the first input by interpolation to the spatial size of the second (a segmentation head
     scaling its logits back to the image: torch.nn.functional.interpolate(x, size=ref.shape[2:])).
 
@@ -440,7 +448,6 @@ class ResizeAs(Layer):
     """
 
     op = "resize_as"
-    family = "pool"
     Args = ResizeAsArgs
     main_arg = FROM
     arity = (2, 2)
@@ -452,17 +459,8 @@ class ResizeAs(Layer):
             raise ShapeError(f"resize_as needs two inputs [C, {SPATIAL.get(nd, '*spatial')}] of one rank with 1 to 3 "
                              f"spatial dims, got {format_shape(x)} and {format_shape(ref)}",
                              hint="the first input is resized to the spatial size of the second")
-        if MODE_DIMS.get(a.mode, nd) != nd:
-            raise ShapeError(f"mode `{a.mode}` needs {MODE_DIMS[a.mode]} spatial dims, the input has {nd}",
-                             hint=f"use `{LINEAR_MODE[nd]}` (or `nearest`) for a [C, {SPATIAL[nd]}] input",
-                             arg="mode")
-        if a.align_corners is not None and a.mode == "nearest":
-            raise ShapeError("align_corners applies to the interpolating modes, not `nearest`",
-                             hint="drop `align_corners`", arg="align_corners")
+        self.check_mode(a, nd)
         return (x[0], *ref[1:])
-
-    def flops(self, a, shapes, out):
-        return 0 if a.mode == "nearest" else count(out) * TAPS[a.mode] ** (len(out) - 1)
 
     def rf(self, a, shapes):
         lengths = list(zip(shapes[0][1:], shapes[1][1:], strict=True))

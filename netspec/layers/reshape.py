@@ -8,8 +8,8 @@ from typing import Annotated, Literal
 
 from pydantic import Field, PositiveInt, model_validator
 
-from ..arith import _affine, dim_product, format_shape, is_known, nearest_divisors, numel
-from .base import ANY, GLOBAL, Args, Call, Layer, ShapeError, batch_dim, check_dim, count, known, register
+from ..arith import dim_product, format_shape, is_known, numel, offset_dim
+from .base import ANY, GLOBAL, Args, Call, Layer, ShapeError, batch_dim, check_dim, check_groups, count, known, register
 
 
 class FlattenArgs(Args):
@@ -213,6 +213,18 @@ class Select(Layer):
         return xs[0].select(batch_dim(a.dim), a.index)
 
 
+def dim_list(value: int | list[int]) -> list[int]:
+    return [value] if isinstance(value, int) else value
+
+
+def distinct_dims(op: str, value: int | list[int], shape) -> list[int]:
+    """A dim or list of dims (`dim` of mean and squeeze) as indices into `shape`; ShapeError when one repeats."""
+    dims = [check_dim(op, d, shape) for d in dim_list(value)]
+    if len(set(dims)) < len(dims):
+        raise ShapeError(f"{op} dims {value} name a dim twice (input {format_shape(shape)})", arg="dim")
+    return dims
+
+
 class MeanArgs(Args):
     dim: int | Annotated[list[int], Field(min_length=1)]
     keepdim: bool = False
@@ -241,15 +253,9 @@ class Mean(Layer):
     Args = MeanArgs
     main_arg = "dim"
 
-    @staticmethod
-    def dims(a) -> list[int]:
-        return [a.dim] if isinstance(a.dim, int) else a.dim
-
     def infer(self, a, shapes):
         (shape,) = shapes
-        dims = [check_dim("mean", d, shape) for d in self.dims(a)]
-        if len(set(dims)) < len(dims):
-            raise ShapeError(f"mean dims {a.dim} name a dim twice (input {format_shape(shape)})", arg="dim")
+        dims = distinct_dims(self.op, a.dim, shape)
         if a.keepdim:
             return tuple(1 if i in dims else d for i, d in enumerate(shape))
         return tuple(d for i, d in enumerate(shape) if i not in dims)
@@ -258,19 +264,15 @@ class Mean(Layer):
         return count(shapes[0])
 
     def rf(self, a, shapes):
-        dims = [d % len(shapes[0]) for d in self.dims(a)]
+        dims = [d % len(shapes[0]) for d in dim_list(a.dim)]
         return GLOBAL if any(dims) else None
 
     def label(self, a):
-        return f"mean dim={','.join(map(str, self.dims(a)))}"
+        return f"mean dim={','.join(map(str, dim_list(a.dim)))}"
 
     def forward(self, m, a, xs):
-        dims = [batch_dim(d) for d in self.dims(a)]
+        dims = [batch_dim(d) for d in dim_list(a.dim)]
         return xs[0].mean(dim=dims, keepdim=a.keepdim)
-
-
-def dim_list(value: int | list[int]) -> list[int]:
-    return [value] if isinstance(value, int) else value
 
 
 class UnsqueezeArgs(Args):
@@ -338,9 +340,7 @@ class Squeeze(Layer):
 
     def infer(self, a, shapes):
         (shape,) = shapes
-        dims = [check_dim(self.op, d, shape) for d in dim_list(a.dim)]
-        if len(set(dims)) < len(dims):
-            raise ShapeError(f"squeeze dims {a.dim} name a dim twice (input {format_shape(shape)})", arg="dim")
+        dims = distinct_dims(self.op, a.dim, shape)
         for d in dims:
             if shape[d] != 1:
                 raise ShapeError(f"squeeze dim {d} has size {shape[d]}, not 1, in the input {format_shape(shape)}",
@@ -512,7 +512,7 @@ class Pad(Layer):
                     raise ShapeError(f"pad mode `reflect` needs each pad below the padded length, but dim {axis} "
                                      f"is {length} and the pad is ({before}, {after})", arg="pad",
                                      hint="use mode `replicate` or a smaller pad")
-            out[axis] = _affine(length, 1, 1, before + after)
+            out[axis] = offset_dim(length, before + after)
             if is_known(out[axis]) and out[axis] < 1:
                 raise ShapeError(f"pad ({before}, {after}) crops dim {axis} of {length} to {out[axis]}", arg="pad")
         return tuple(out)
@@ -558,12 +558,7 @@ class ChannelShuffle(Layer):
         if len(shape) < 2:
             raise ShapeError(f"channel_shuffle needs [C, *spatial] (at least two dims), got {format_shape(shape)}",
                              hint="insert `unsqueeze: -1` to give a vector a length of 1")
-        channels = known(shape[0], "channel dim", self.op)
-        if channels % a.groups:
-            nearest = nearest_divisors(channels, a.groups, 4)
-            raise ShapeError(f"groups {a.groups} does not divide the {channels} channels",
-                             hint=f"choose a divisor of {channels}, e.g. {', '.join(map(str, nearest))}",
-                             arg="groups")
+        check_groups(a, "groups", known(shape[0], "channel dim", self.op))
         return shape
 
     def label(self, a):

@@ -89,6 +89,17 @@ def rejects(op: str, args: dict, shape: tuple, message: str, arg: str | None, hi
         raise AssertionError(f"{op} {args} accepted {shape}")
 
 
+class Traced(torch.nn.Module):
+    """A module calling one catalog entry's forward, for torch.fx to trace."""
+
+    def __init__(self, entry, a, state):
+        super().__init__()
+        self.entry, self.a, self.state = entry, a, state
+
+    def forward(self, x):
+        return self.entry.forward(self.state, self.a, [x])
+
+
 @contextmanager
 def within(seconds: float):
     """Fail, rather than hang, when the block runs longer than `seconds` (SIGALRM; main thread only)."""

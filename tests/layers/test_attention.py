@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from netspec.layers import GLOBAL, REGISTRY, ShapeError, SymbolicSize
 from netspec.torch_backend import instantiate
-from tests.layers.harness import check, entry_and_args, infer, refuses_or_counts, within
+from tests.layers.harness import Traced, check, entry_and_args, infer, refuses_or_counts, within
 
 NONE = REGISTRY["pos_embedding"].Args()  # pos_embedding's defaults: one row per token
 
@@ -252,17 +252,6 @@ def test_causal_self_attention_traces_for_any_length():
         mask = torch.nn.Transformer.generate_square_subsequent_mask(n)
         with torch.no_grad():
             torch.testing.assert_close(net(x), net.state(x, x, x, attn_mask=mask, need_weights=False)[0])
-
-
-class Traced(torch.nn.Module):
-    """A module calling one catalog entry's forward, for torch.fx to trace."""
-
-    def __init__(self, entry, a, state):
-        super().__init__()
-        self.entry, self.a, self.state = entry, a, state
-
-    def forward(self, x):
-        return self.entry.forward(self.state, self.a, [x])
 
 
 def flop_counter_macs(attention, queries, memory):

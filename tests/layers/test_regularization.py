@@ -6,7 +6,7 @@ from pydantic import ValidationError
 
 from netspec.layers import REGISTRY, ShapeError
 from netspec.torch_backend import instantiate
-from tests.layers.harness import check, sample
+from tests.layers.harness import Traced, check, sample
 
 
 @settings(max_examples=40, deadline=None)
@@ -102,24 +102,13 @@ def test_stochastic_depth_drops_whole_samples_or_the_whole_batch(mode):
         assert len(set(per_sample[:, 0].tolist())) == 1
 
 
-class Residual(torch.nn.Module):
-    """A module calling one catalog entry's forward, for torch.fx to trace."""
-
-    def __init__(self, entry, a, state):
-        super().__init__()
-        self.entry, self.a, self.state = entry, a, state
-
-    def forward(self, x):
-        return self.entry.forward(self.state, self.a, [x])
-
-
 @pytest.mark.parametrize("args, label", [({"p": 0.1}, "stochastic_depth 0.1"),
                                          ({"p": 0.2, "mode": "batch"}, "stochastic_depth 0.2 batch")])
 def test_stochastic_depth_traces_and_labels(args, label):
     entry = REGISTRY["stochastic_depth"]
     a = entry.Args.model_validate(args)
     assert entry.label(a) == label
-    net = torch.fx.symbolic_trace(Residual(entry, a, instantiate(entry.module(a, [(4,)])))).eval()
+    net = torch.fx.symbolic_trace(Traced(entry, a, instantiate(entry.module(a, [(4,)])))).eval()
     x = torch.randn(3, 4, 5)
     assert torch.equal(net(x), x)
 
