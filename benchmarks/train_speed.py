@@ -40,9 +40,9 @@ import torch.nn.functional as F
 from torch import nn
 
 import netspec
-from netspec.train.config import check_train, parse_train
+from netspec.train.config import check_train
 from netspec.train.loop import Trainer
-from netspec.train.session import Setup
+from netspec.train.session import Setup, configure
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = ("mlp_digits", "cnn_digits")
@@ -80,9 +80,7 @@ PLAIN = {"mlp_digits": MLP, "cnn_digits": CNN}
 
 def netspec_setup(name: str, device: str, out: Path) -> Setup:
     """The Setup `netspec train specs/<name>.yaml --device DEVICE --out OUT` makes, made quietly."""
-    spec = netspec.load(ROOT / "specs" / f"{name}.yaml")
-    config = parse_train(spec, {"device": device})
-    analysis = netspec.analyze(spec)
+    spec, config, analysis = configure(ROOT / "specs" / f"{name}.yaml", {"device": device})
     check_train(config, analysis, spec)
     with contextlib.redirect_stdout(io.StringIO()):
         return Setup(spec, config, analysis, out, None, False)

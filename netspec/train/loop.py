@@ -46,10 +46,7 @@ class Objective:
             target = batch[term.target] if term.target is not None else None
             values[term.name] = term.choice.entry.compute(term.choice.args, [outs[n] for n in names], target)
         weighted = [values[t.name] if t.weight == 1 else t.weight * values[t.name] for t in self.terms]
-        total = weighted[0]
-        for value in weighted[1:]:
-            total = total + value
-        return total, values
+        return sum(weighted[1:], weighted[0]), values
 
 
 @dataclass
@@ -59,7 +56,7 @@ class Metrics:
     and no arithmetic: a batch's mean loss is weighted by its size `n` once, at the end."""
 
     topk: list[int]
-    means_: dict[str, list[torch.Tensor]] = field(default_factory=dict)  # name -> per batch: its mean value
+    batch_means: dict[str, list[torch.Tensor]] = field(default_factory=dict)  # name -> per batch: its mean value
     hits: dict[str, list[torch.Tensor]] = field(default_factory=dict)  # name -> per batch: correct samples
     sizes: list[int] = field(default_factory=list)
 
@@ -67,13 +64,14 @@ class Metrics:
         """One batch of `n` samples: its loss, its terms' values, and (classification) its scores (n, C, *)
         with the labels (n, *)."""
         for key, value in (("loss", total), *values.items()):
-            self.means_.setdefault(key, []).append(value.detach())
-        if scores is not None and self.topk:
+            self.batch_means.setdefault(key, []).append(value.detach())
+        if scores is not None:
             if 1 in self.topk:
                 self.hits.setdefault("accuracy", []).append((scores.argmax(dim=1) == labels).sum())
-            if self.topk != [1]:
-                ranked = scores.topk(max(self.topk), dim=1).indices == labels.unsqueeze(1)
-                for k in self.topk[1:] if self.topk[0] == 1 else self.topk:
+            ks = [k for k in self.topk if k != 1]
+            if ks:
+                ranked = scores.topk(max(ks), dim=1).indices == labels.unsqueeze(1)
+                for k in ks:
                     self.hits.setdefault(f"top{k}", []).append(ranked[:, :k].any(dim=1).sum())
         self.sizes.append(n)
 
@@ -83,7 +81,7 @@ class Metrics:
             return {}
         sizes = torch.tensor(self.sizes, dtype=torch.float64)
         total = float(sizes.sum())
-        out = {k: float(torch.stack(v).cpu().double() @ sizes) / total for k, v in self.means_.items()}
+        out = {k: float(torch.stack(v).cpu().double() @ sizes) / total for k, v in self.batch_means.items()}
         out.update((k, float(torch.stack(v).cpu().double().sum()) / total) for k, v in self.hits.items())
         return {f"{prefix}_{k}": v for k, v in out.items()}
 

@@ -165,7 +165,7 @@ def _reconstruction_pairs(setup, n: int = 8) -> list[list] | None:
     """Held-out inputs and the outputs compared with them, when a loss term reconstructs an input field."""
     import torch
 
-    fields = set(setup.fields.values())
+    fields = set(setup.splits.input_fields.values())
     batch = _held_out(setup, n)
     for term, names in zip(setup.objective.terms, setup.objective.outputs):
         if term.target in fields and batch is not None:
@@ -205,8 +205,8 @@ def _samples(setup, n: int = 16) -> list | None:
     setup.model.eval()
     with torch.no_grad():
         out = Prior(setup.model).run(*[setup.inputs(batch)[name] for name in setup.input_names])
-    out = out if isinstance(out, dict) else {setup.outputs[0]: out}
+    out = setup.named(out)
     for term, names in zip(setup.objective.terms, setup.objective.outputs):
-        if term.target in set(setup.fields.values()):
+        if term.target in set(setup.splits.input_fields.values()):
             return _images(out[names[0]]) or None
     return None

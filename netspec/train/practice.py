@@ -32,10 +32,10 @@ from ..analysis import analyze
 from ..files import atomic_write
 from ..spec import Spec, load
 from . import checkpoint
-from .config import check_train, lr_override, nothing_trains, parse_train
+from .config import check_train, nothing_trains
 from .data import batches
-from .run import RunFolderError, _write_csv
-from .session import Setup
+from .run import RunFolderError, write_csv
+from .session import Setup, configure
 
 # LR range test (Smith, "Cyclical learning rates", 2017; the fastai/torch-lr-finder procedure)
 START_LR = 1e-7  # the first lr: too small to change anything
@@ -116,7 +116,7 @@ class LRFindResult(Result):
         folder.mkdir(parents=True, exist_ok=True)
         rows = [{"step": i + 1, "lr": lr, "loss": loss, "smoothed_loss": smooth}
                 for i, (lr, loss, smooth) in enumerate(zip(self.lrs, self.losses, self.smoothed))]
-        _write_csv(folder / "lr_find.csv", rows)
+        write_csv(folder / "lr_find.csv", rows)
         atomic_write(folder / "lr_find.json", json.dumps(self.record(), indent=2) + "\n")
         png = lr_find_plot(folder / "lr_find.png", self.lrs, self.losses, self.smoothed, self.suggested_lr,
                            self.diverged_lr)
@@ -139,7 +139,7 @@ def lr_find(spec: Spec | str | Path, *, out: str | Path | None = None, start_lr:
             overrides: dict | None = None, device: str | None = None, seed: int | None = None) -> LRFindResult:
     """The LR range test on the spec's training data, its files written into `out` (default
     `runs/<spec>-lr-find-<timestamp>`). Fails when the smoothed loss never falls by MIN_FALL."""
-    spec, config, analysis = _prepare(spec, overrides, device, seed)
+    spec, config, analysis = configure(spec, {"device": device, "seed": seed}, None, overrides)
     check_train(config, analysis, spec)
     result = lr_range_test(Setup(spec, config, analysis, None, None, False, folder=False), start_lr, end_lr, steps,
                            beta, diverge)
@@ -282,7 +282,7 @@ def overfit_batch(spec: Spec | str | Path, n: int = OVERFIT_N, *, steps: int = O
     freezing and clipping, and no schedule. Fails when nothing trains, when no gradient reaches the trainable
     parameters, when the loss becomes NaN, or when it stays above the threshold; skips when a forward pass of
     the batch needs more than `max_macs` multiply-accumulates."""
-    spec, config, analysis = _prepare(spec, overrides, device, seed, lr)
+    spec, config, analysis = configure(spec, {"device": device, "seed": seed}, lr, overrides)
     result = OverfitResult(spec.name, "overfit-batch", "fail", "", samples=n)
     problem = nothing_trains(config, analysis)
     if problem is not None:
@@ -508,19 +508,6 @@ def _explain(message: str, labels: list[str]) -> str:
     if found and "Jacobian mismatch" in message:
         return f"numerical and analytical gradients differ with respect to {labels[int(found[1])]}"
     return message.strip().splitlines()[0]
-
-
-# --- shared --------------------------------------------------------------------------------------------------
-
-
-def _prepare(spec, overrides: dict | None, device: str | None, seed: int | None, lr: float | None = None):
-    """The loaded spec, its `train:` section (overrides applied) and its analysis."""
-    spec = spec if isinstance(spec, Spec) else load(spec)
-    given = {k: v for k, v in (("device", device), ("seed", seed)) if v is not None}
-    if lr is not None:
-        given.update(lr_override(spec.model.train or {}, lr))
-    config = parse_train(spec, {**given, **(overrides or {})})
-    return spec, config, analyze(spec)
 
 
 __all__ = ["GradcheckResult", "LRFindResult", "LayerCheck", "OverfitResult", "Result", "gradcheck", "lr_find",

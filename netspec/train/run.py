@@ -105,7 +105,7 @@ class RunDir:
     def _write_steps(self) -> None:
         path = self.path / "steps.csv"
         if not self.steps_written:
-            _write_csv(path, self.steps)
+            write_csv(path, self.steps)
         else:
             with open(path, "a", encoding="utf-8", newline="") as f:
                 _writer(f, self.steps[0]).writerows(map(_formatted, self.steps[self.steps_written:]))
@@ -141,9 +141,9 @@ class RunDir:
         rows are appended to steps.csv, which grows by thousands of rows in a long run (a resume rewrites it
         whole)."""
         self.epochs.append(row)
-        _write_csv(self.path / "metrics.csv", self.epochs)
+        write_csv(self.path / "metrics.csv", self.epochs)
         if self.grads:
-            _write_csv(self.path / "grad_norms.csv", self.grads)
+            write_csv(self.path / "grad_norms.csv", self.grads)
         self._write_steps()
         shown = [f"{k} {row[k]:.4g}" for k in row if k.endswith(("_loss", "accuracy"))]
         self.note(f"epoch {row['epoch']}: " + ", ".join(shown) + f", lr {row['lr']:.3g} ({row['seconds']:.2f} s)")
@@ -179,7 +179,8 @@ def _without(tree: dict, safe: tuple[str, ...]) -> dict:
     return out
 
 
-def _write_csv(path: Path, rows: list[dict]) -> None:
+def write_csv(path: Path, rows: list[dict]) -> None:
+    """`rows` as a CSV file (the columns: every key, in order of appearance; floats to 6 digits), atomically."""
     buffer = io.StringIO()
     writer = _writer(buffer, dict.fromkeys(k for row in rows for k in row))
     writer.writeheader()

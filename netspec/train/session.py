@@ -20,11 +20,11 @@ from typing import Any
 
 import torch
 
-from ..analysis import analyze
+from ..analysis import Analysis, analyze
 from ..spec import Spec, load
 from . import checkpoint
 from .augment import pipeline
-from .config import SAFE_TO_CHANGE, TrainConfig, check_fields, check_train, input_fields, lr_override, parse_train
+from .config import SAFE_TO_CHANGE, TrainConfig, check_fields, check_train, lr_override, parse_train
 from .data import DataError, Field, Splits, batches, prepare
 from .grads import GradMonitor
 from .loop import Diverged, EarlyStopping, Objective, Trainer
@@ -56,13 +56,7 @@ def train(spec: Spec | str | Path, *, epochs: int | None = None, batch_size: int
     holds files or a run that cannot be resumed (its spec changed), CheckpointError, and Diverged when the
     loss becomes NaN or infinite.
     """
-    spec = spec if isinstance(spec, Spec) else load(spec)
-    given = {k: v for k, v in zip(OVERRIDES, (epochs, batch_size, seed, device)) if v is not None}
-    if lr is not None:
-        given.update(lr_override(spec.model.train or {}, lr))
-    given.update(overrides or {})
-    config = parse_train(spec, given)
-    analysis = analyze(spec)
+    spec, config, analysis = configure(spec, dict(zip(OVERRIDES, (epochs, batch_size, seed, device))), lr, overrides)
     check_train(config, analysis, spec)
     setup = Setup(spec, config, analysis, out, resume, progress)
     try:
@@ -71,6 +65,17 @@ def train(spec: Spec | str | Path, *, epochs: int | None = None, batch_size: int
         setup.run.note(f"stopped: {exc}")
         raise
     return Run(setup.run.path, setup.finish(final))
+
+
+def configure(spec: Spec | str | Path, given: dict[str, Any], lr: float | str | None = None,
+              overrides: dict | None = None) -> tuple[Spec, TrainConfig, Analysis]:
+    """The loaded spec, its `train:` section and its analysis. `given` sets train keys (those that are None are
+    left out), `lr` the optimizer's lr, `overrides` any dotted key. Raises SpecErrors for a wrong section."""
+    spec = spec if isinstance(spec, Spec) else load(spec)
+    keys = {k: v for k, v in given.items() if v is not None}
+    if lr is not None:
+        keys.update(lr_override(spec.model.train or {}, lr))
+    return spec, parse_train(spec, {**keys, **(overrides or {})}), analyze(spec)
 
 
 class Setup:
@@ -99,7 +104,6 @@ class Setup:
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.input_names = list(analysis.inputs)
-        self.fields = input_fields(config, analysis.inputs)
         self.outputs = list(analysis.outputs)
         self.objective = Objective(config.loss, [tuple(n or self.outputs[0] for n in t.outputs) for t in config.loss])
         self.augment = pipeline(config.augment)
@@ -171,8 +175,11 @@ class Setup:
         return xs
 
     def forward(self, inputs: dict) -> dict[str, torch.Tensor]:
-        """Output name -> tensor (a one-output module returns a tensor)."""
-        out = self.model(*[inputs[n] for n in self.input_names])
+        """Output name -> tensor."""
+        return self.named(self.model(*[inputs[n] for n in self.input_names]))
+
+    def named(self, out) -> dict[str, torch.Tensor]:
+        """What the module returned as output name -> tensor (a one-output module returns a tensor)."""
         return out if isinstance(out, dict) else {self.outputs[0]: out}
 
     def scores(self, outs: dict, batch: dict) -> tuple[torch.Tensor | None, torch.Tensor | None]:
@@ -291,14 +298,12 @@ class Setup:
             "best_epoch": self.stopper.best_epoch + 1, "monitor": self.stopper.monitor,
             "best_value": self.stopper.best, "stopped_early": self.stopper.should_stop,
             "restored_best_weights": bool(self.stopper.restore and self.stopper.best_weights is not None),
-            **{k: v for k, v in final.items()},
+            **final,
             "params": self.analysis.total_params, "trainable_params": self.analysis.trainable_params,
             "samples": self.splits.sizes(), "device": str(self.device), "precision": self.config.args.precision,
             "wall_seconds": round(time.perf_counter() - self.started, 3),
             "versions": {"netspec": __version__, "torch": torch.__version__, "python": sys.version.split()[0]},
         }
-        if "test_accuracy" in final:
-            summary["test_accuracy"] = final["test_accuracy"]
         if self.lr_found is not None:
             summary["lr_find"] = self.lr_found
         if self.loaded is not None:

@@ -9,11 +9,10 @@ import torch
 import yaml
 
 import netspec
-from netspec.analysis import analyze
 from netspec.errors import SpecError, SpecErrors
-from netspec.train.config import check_train, parse_train
+from netspec.train.config import check_train
 from netspec.train.loop import Trainer
-from netspec.train.session import Setup
+from netspec.train.session import Setup, configure
 
 MLP = [{"linear": 16, "name": "fc1"}, "relu", {"linear": 4, "name": "fc2"}]  # no dropout, no batchnorm
 DIGITS_MLP = [{"linear": 16, "name": "fc1"}, "relu", {"linear": 10, "name": "fc2"}]
@@ -38,8 +37,7 @@ def spec_of(tmp_path: Path, train: dict, **kw):
 
 def setup(spec, out: Path, overrides: dict | None = None, resume: Path | None = None) -> Setup:
     """What `netspec.train` builds before the loop (no plots, no summary)."""
-    config = parse_train(spec, overrides)
-    analysis = analyze(spec)
+    spec, config, analysis = configure(spec, {}, None, overrides)
     check_train(config, analysis, spec)
     return Setup(spec, config, analysis, out, resume, progress=False)
 

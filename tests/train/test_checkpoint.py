@@ -38,6 +38,16 @@ def test_round_trip_restores_every_generator(tmp_path):
     assert draws[:4] == again[:4] and torch.equal(draws[4], again[4])
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_generators_restore_from_a_checkpoint_read_onto_the_gpu(tmp_path):
+    """A run on the GPU resumes with `load(map_location=device)`, which puts the generator states there too."""
+    checkpoint.save(tmp_path / "c.pt", state(1.0))
+    draws = (np.random.rand(), torch.rand(3), torch.rand(3, device="cuda"))
+    checkpoint.set_rng_state(checkpoint.load(tmp_path / "c.pt", map_location="cuda")["rng"])
+    again = (np.random.rand(), torch.rand(3), torch.rand(3, device="cuda"))
+    assert draws[0] == again[0] and torch.equal(draws[1], again[1]) and torch.equal(draws[2], again[2])
+
+
 def test_a_failing_save_leaves_the_old_checkpoint(tmp_path, monkeypatch):
     path = tmp_path / "last.pt"
     checkpoint.save(path, state(1.0))
