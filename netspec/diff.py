@@ -161,17 +161,24 @@ def _analysis(spec: Spec) -> Analysis:
 
 def _units(result: Analysis) -> dict[str, Side]:
     """Each top-level item that made layers, by name, in order."""
+    graph = result.graph
     groups: dict[str, list[LayerStats]] = {}
     for s in result.layers:
-        groups.setdefault(s.name.split(".")[0], []).append(s)
-    return {name: _side(result.graph, name, stats) for name, stats in groups.items()}
+        groups.setdefault(_item(s.name), []).append(s)
+    # the layers whose output leaves their item: a network output, or an input of another item's layer
+    leaving = set(graph.outputs.values())
+    leaving.update(i for node in graph.nodes.values() for i in node.inputs if _item(i) != _item(node.name))
+    return {name: _side(graph, name, stats, leaving) for name, stats in groups.items()}
 
 
-def _side(graph: Graph, name: str, stats: list[LayerStats]) -> Side:
-    inside = {s.name for s in stats}
-    used_outside = {i for node in graph.nodes.values() if node.name not in inside for i in node.inputs}
-    used_outside |= set(graph.outputs.values())
-    out = next((s for s in reversed(stats) if s.name in used_outside), stats[-1])
+def _item(name: str) -> str:
+    """The top-level item a layer belongs to (`layer1` of `layer1.0.conv1`)."""
+    return name.split(".")[0]
+
+
+def _side(graph: Graph, name: str, stats: list[LayerStats], leaving: set[str]) -> Side:
+    """The item's costs, and the output shape of its last layer whose output leaves it."""
+    out = next((s for s in reversed(stats) if s.name in leaving), stats[-1])
     macs = None if any(s.macs is None for s in stats) else sum(s.macs for s in stats)
     return Side(_label(graph, name, stats), sum(s.params for s in stats), macs, out.output_shape)
 
@@ -204,8 +211,8 @@ def _only(mine: Analysis, other: Analysis) -> list[Part]:
         while scope is not None and scope not in other.graph.scopes and scope not in other.graph.nodes:
             key, scope = scope, mine.graph.scopes[scope].parent
         parts.setdefault(key, []).append(s)
-    return [Part(key, _label(mine.graph, key, stats) if key in mine.graph.scopes else stats[0].label,
-                 len(stats), sum(s.params for s in stats)) for key, stats in parts.items()]
+    return [Part(key, _label(mine.graph, key, stats), len(stats), sum(s.params for s in stats))
+            for key, stats in parts.items()]
 
 
 def _changes(a: Graph, b: Graph) -> list[Change]:

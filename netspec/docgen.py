@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import re
 import sys
 import typing
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import UnionType
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, NamedTuple, Union, get_args, get_origin
 
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
@@ -45,6 +46,59 @@ SECTIONS = (
     ("Schedules", "schedule", SCHEDULES),
 )
 BESIDE = {"schedule": WarmupArgs}  # keys a component's mapping may hold beside the component's name
+
+
+class Argument(NamedTuple):
+    """A field of an argument model, as every reference shows it (docs, `netspec ops`, the JSON Schema)."""
+
+    name: str  # the field's own name (torch's)
+    names: list[str]  # the names a spec may write it by: its own, then its aliases (`arg("kernel_size", "kernel")`)
+    info: FieldInfo
+    description: str  # pydantic's `description`, else its item in the docstring's `Args:` section, else ""
+
+
+def arguments(model: type[BaseModel], doc: str = "") -> list[Argument]:
+    """The fields of `model`, described from their pydantic `description` or the `Args:` section of `doc` (the
+    entry's docstring)."""
+    described = doc_args(doc)
+    return [Argument(name, [c for c in getattr(info.validation_alias, "choices", [name]) if isinstance(c, str)]
+                     or [name], info, info.description or described.get(name) or "")
+            for name, info in model.model_fields.items()]
+
+
+def extra_type(model: type[BaseModel]) -> Any:
+    """The type of a model's free keys (`extra="allow"`, typed by its `__pydantic_extra__: dict[str, T]`), or
+    None when it takes none."""
+    if model.model_config.get("extra") != "allow":
+        return None
+    return get_args(typing.get_type_hints(model)["__pydantic_extra__"])[1]
+
+
+_ITEM_RE = re.compile(r"^(?P<names>\w+(?:\s*,\s*\w+)*)\s*(?:\([^)]*\))?\s*:\s*(?P<text>.*)$", re.DOTALL)
+
+
+def doc_args(doc: str) -> dict[str, str]:
+    """The argument descriptions of a docstring's `Args:` section, as docs/layers.md lists them: each line
+    indented one level under `Args:` is `name: text` (or `a, b: text`, or `name (alias `x`): text`), and a
+    line indented deeper continues it. An `Args:` line with text after it (`Args: none.`) lists nothing."""
+    items: list[str] = []
+    inside = False
+    for line in inspect.cleandoc(doc).splitlines():
+        if line.strip() == "Args:":
+            inside = True
+        elif inside and line.startswith("        ") and items:
+            items[-1] += " " + line.strip()
+        elif inside and line.startswith("    ") and line.strip():
+            items.append(line.strip())
+        elif inside:
+            break
+    out = {}
+    for item in items:
+        match = _ITEM_RE.match(item)
+        if match:
+            for name in re.split(r"\s*,\s*", match["names"]):
+                out[name] = match["text"]
+    return out
 
 
 def _type_name(annotation, anything: str = "any") -> str:
@@ -105,21 +159,17 @@ def _cell(text: str) -> str:
 
 def _args_table(entry) -> list[str]:
     """The argument table of a layer or a training component: anything with `Args` and `main_arg`."""
-    fields = entry.Args.model_fields
-    extra = entry.Args.model_config.get("extra") == "allow"
-    if not fields and not extra:
+    fields, extra = arguments(entry.Args), extra_type(entry.Args)
+    if not fields and extra is None:
         return ["No arguments."]
     rows = ["| argument | type | default |", "|---|---|---|"]
-    for name, info in fields.items():
-        alias = info.validation_alias
-        names = [c for c in getattr(alias, "choices", [name]) if isinstance(c, str)]
-        shown = " / ".join(f"`{n}`" for n in names)
-        if name == entry.main_arg:
+    for field in fields:
+        shown = " / ".join(f"`{n}`" for n in field.names)
+        if field.name == entry.main_arg:
             shown += " (main)"
-        rows.append(f"| {shown} | {_cell(_type_name(info.rebuild_annotation()))} | {_default(info)} |")
-    if extra:  # free keys, typed by the model's `__pydantic_extra__: dict[str, T]`
-        value = get_args(typing.get_type_hints(entry.Args)["__pydantic_extra__"])[1]
-        rows.append(f"| any other key | {_cell(_type_name(value))} | |")
+        rows.append(f"| {shown} | {_cell(_type_name(field.info.rebuild_annotation()))} | {_default(field.info)} |")
+    if extra is not None:
+        rows.append(f"| any other key | {_cell(_type_name(extra))} | |")
     return rows
 
 
@@ -127,21 +177,21 @@ def _keys_table(model: type[BaseModel], choices: dict[str, str]) -> list[str]:
     """Every key of `model` and of the sub-models it holds, dotted (`data.split`, `param_groups[].lr`);
     `choices` maps a key typed `Any` to what it names (a registry's entry)."""
     rows = ["| key | type | default | description |", "|---|---|---|---|"]
-    for key, info in _keys(model, ""):
+    for key, info in dotted_keys(model):
         kind = _type_name(info.rebuild_annotation(), choices.get(key, "any"))
         description = " ".join((info.description or "").split())  # a docstring's lines as one
         rows.append(f"| `{key}` | {_cell(kind)} | {_default(info)} | {_cell(description)} |")
     return rows
 
 
-def _keys(model: type[BaseModel], prefix: str) -> Iterator[tuple[str, FieldInfo]]:
+def dotted_keys(model: type[BaseModel], prefix: str = "") -> Iterator[tuple[str, FieldInfo]]:
     """Every key of `model`, then of the sub-models it holds and the BESIDE keys, prefixed by its own."""
     for name, info in model.model_fields.items():
         yield prefix + name, info
         annotation = info.rebuild_annotation()
         for inner in (annotation, *get_args(annotation), BESIDE.get(prefix + name)):  # `M`, `M | None`, `list[M]`
             if isinstance(inner, type) and issubclass(inner, BaseModel):
-                yield from _keys(inner, f"{prefix}{name}{'[]' if get_origin(annotation) is list else ''}.")
+                yield from dotted_keys(inner, f"{prefix}{name}{'[]' if get_origin(annotation) is list else ''}.")
 
 
 def choice_keys() -> dict[str, str]:

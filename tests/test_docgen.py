@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 import netspec
-from netspec.docgen import MARKER, REFERENCES, SECTIONS, _keys, choice_keys, main, update
+from netspec.docgen import MARKER, REFERENCES, SECTIONS, choice_keys, doc_args, dotted_keys, main, update
 from netspec.layers import REGISTRY
 from netspec.train.config import TrainArgs, check_train, parse_train
 
@@ -22,11 +22,11 @@ def test_the_references_hold_every_entry():
     layers, training = ((DOCS / name).read_text(encoding="utf-8") for name in ("layers.md", "training.md"))
     assert all(f"### {op}" in layers for op in REGISTRY)
     assert all(f"### {name}\n" in training for _, _, registry in SECTIONS for name in registry)
-    assert all(f"| `{key}` |" in training for key, _ in _keys(TrainArgs, ""))
+    assert all(f"| `{key}` |" in training for key, _ in dotted_keys(TrainArgs))
 
 
 def test_every_train_key_has_a_description():
-    assert [key for key, info in _keys(TrainArgs, "") if not info.description] == []
+    assert [key for key, info in dotted_keys(TrainArgs) if not info.description] == []
 
 
 def test_every_layer_documents_itself():
@@ -46,7 +46,7 @@ def test_every_training_component_documents_itself(title, key, registry):
 
 def test_every_untyped_train_key_names_its_registry():
     """A key typed `Any` is checked by a registry; the reference links it to that registry's section."""
-    untyped = {key for key, info in _keys(TrainArgs, "") if "Any" in str(info.rebuild_annotation())}
+    untyped = {key for key, info in dotted_keys(TrainArgs) if "Any" in str(info.rebuild_annotation())}
     assert untyped == set(choice_keys())
 
 
@@ -91,3 +91,18 @@ def test_every_train_example_in_the_guide_is_valid(block):
         path.read_text(encoding="utf-8").partition("\ntrain:")[0] + "\n" + block
     spec = netspec.loads(text, str(path))
     check_train(parse_train(spec), netspec.analyze(spec), spec)
+
+
+def test_doc_args_reads_the_args_section():
+    doc = """One line.
+
+    Args:
+        embedding_dim (alias `out`, as linear's; not `dim`, which names an axis
+            elsewhere): the length of each vector.
+        mu, logvar: the names.
+
+    Shapes: none.
+    """
+    assert doc_args(doc) == {"embedding_dim": "the length of each vector.", "mu": "the names.",
+                             "logvar": "the names."}
+    assert doc_args("One line.\n\nArgs: none.\n") == {}

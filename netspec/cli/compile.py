@@ -4,7 +4,7 @@ checked before torch is imported, so an invalid one is answered as fast as `vali
 
 from __future__ import annotations
 
-from .common import DIM, STDOUT, UsageError, command, load_one, positive, say, writable, write
+from .common import DIM, EXIT_OK, STDOUT, UsageError, command, load_one, positive, say, writable, write
 
 
 def register(sub) -> None:
@@ -35,4 +35,4 @@ def run(args) -> int:
     write(args.output, generate(result.graph))
     if args.output != STDOUT:
         say(args, f"{args.spec}: wrote {args.output}")
-    return 0
+    return EXIT_OK

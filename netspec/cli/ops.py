@@ -49,17 +49,13 @@ def describe(op: str) -> str:
 
 
 def _arguments(op: str, entry) -> str:
-    from ..docgen import _default, _type_name
-    from ..export.schema import doc_args
+    from ..docgen import _default, _type_name, arguments
 
-    described = doc_args(type(entry).__doc__ or "")
     rows = []
-    for name, info in entry.Args.model_fields.items():
-        names = [c for c in getattr(info.validation_alias, "choices", [name]) if isinstance(c, str)]
+    for _, names, info, text in arguments(entry.Args, type(entry).__doc__ or ""):
         default = _default(info).replace("`", "")
         rows.append((", ".join(names), _type_name(info.rebuild_annotation()),
-                     default if default == "required" else f"default {default}",
-                     " ".join((info.description or described.get(name) or "").split())))
+                     default if default == "required" else f"default {default}", " ".join(text.split())))
     main = (f"; `- {op}: [a, b]` names its inputs" if entry.main_arg == FROM else
             f"; `- {op}: VALUE` sets {entry.main_arg}" if entry.main_arg else "")
     lines = [f"Arguments (torch's name, then aliases{main}):"]

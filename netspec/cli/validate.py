@@ -111,7 +111,7 @@ def _checked(spec, dims, analyze=analyze):
 
 
 def _validate_and_draw(path: str, spec, dims: dict[str, int], args, report: _Report):
-    """`validate --draw`: expand the spec once and cost its layers once, check it as `analyze` does, report
+    """`validate --draw`: expand the spec once and cost its layers once, check it as `validate` does, report
     its errors, and draw it (an invalid one up to its errors). The Analysis, or None when the spec is
     invalid; and the exit code of drawing."""
     from ..analysis import Analysis, bind_dims, check_expect, layer_stats
@@ -128,16 +128,19 @@ def _validate_and_draw(path: str, spec, dims: dict[str, int], args, report: _Rep
         print(f"netspec: no diagram: {path} cannot be expanded", file=sys.stderr)
         return None, EXIT_INVALID
     stats = layer_stats(graph)
-    errors = graph.errors
-    result = None
-    if not errors:
+
+    def analyzed(spec, dims) -> Analysis:
+        """`analyze`, over the graph and the costs made above."""
+        if graph.errors:
+            raise SpecErrors(graph.errors)
         result = Analysis(graph.name, graph, {k: tuple(v.shape) for k, v in graph.inputs.items()},
-                          {k: graph.shape_of(v) for k, v in graph.outputs.items()}, stats)  # as `analyze` makes it
-        try:
-            _checked(spec, dims, lambda spec, dims: check_expect(result, dims) or result)
-        except SpecErrors as exc:
-            errors, result = exc.errors, None
-    if errors:
-        errors = SpecErrors(errors).errors  # in source order
-        report.errors(path, SpecErrors(errors))
-    return result, draw_graph(graph, args.draw, args, errors or None, stats)
+                          {k: graph.shape_of(v) for k, v in graph.outputs.items()}, stats)
+        check_expect(result, dims)
+        return result
+
+    try:
+        result, errors = _checked(spec, dims, analyzed), None
+    except SpecErrors as exc:  # the network's errors and the `train:` section's, in source order
+        result, errors = None, exc.errors
+        report.errors(path, exc)
+    return result, draw_graph(graph, args.draw, args, errors, stats)

@@ -26,15 +26,14 @@ from __future__ import annotations
 
 import inspect
 import itertools
-import re
 import types
-import typing
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import annotated_types
 from pydantic import AfterValidator, BaseModel, BeforeValidator, PlainValidator, WrapValidator
 from pydantic.fields import FieldInfo
 
+from ..docgen import arguments, dotted_keys, extra_type
 from ..init import SCHEMES
 from ..layers import FROM, REGISTRY
 from ..spec import LAYER_KEYS, NAME_RE, TAKEN_NAMES, TYPE_NAMES, BlockDef, InputDef, SpecModel
@@ -91,7 +90,6 @@ TERM = {
 }
 _IGNORED = (AfterValidator, BeforeValidator, PlainValidator, WrapValidator)  # checks no JSON Schema states
 _BOUNDS = (("ge", "minimum"), ("gt", "exclusiveMinimum"), ("le", "maximum"), ("lt", "exclusiveMaximum"))
-_ITEM_RE = re.compile(r"^(?P<names>\w+(?:\s*,\s*\w+)*)\s*(?:\([^)]*\))?\s*:\s*(?P<text>.*)$", re.DOTALL)
 
 
 def schema() -> dict:
@@ -139,44 +137,19 @@ def schema() -> dict:
 
 
 def undocumented() -> list[str]:
-    """`kind name: arg, arg` for each layer type, training component and `train:` model whose arguments have no
-    description (neither a pydantic `description` nor an item of their docstring's `Args:` section)."""
+    """`kind name: arg, arg` for each layer type and training component whose arguments have no description
+    (neither a pydantic `description` nor an item of their docstring's `Args:` section), and `train: key, key`
+    for the `train:` keys without a `description`."""
     out = []
     entries = [("layer", op, e) for op, e in REGISTRY.items()]
     entries += [(registry.kind, name, e) for registry in REGISTRIES.values() for name, e in registry.entries.items()]
     for kind, name, entry in entries:
-        docs = doc_args(type(entry).__doc__ or "")
-        missing = [f for f, info in entry.Args.model_fields.items() if not (info.description or docs.get(f))]
+        missing = [a.name for a in arguments(entry.Args, type(entry).__doc__ or "") if not a.description]
         if missing:
             out.append(f"{kind} {name}: {', '.join(missing)}")
-    for model in _models(TrainArgs):
-        missing = [f for f, info in model.model_fields.items() if not info.description]
-        if missing:
-            out.append(f"train model {model.__name__}: {', '.join(missing)}")
-    return out
-
-
-def doc_args(doc: str) -> dict[str, str]:
-    """The argument descriptions of a docstring's `Args:` section, as docs/layers.md lists them: each line
-    indented one level under `Args:` is `name: text` (or `a, b: text`, or `name (alias `x`): text`), and a
-    line indented deeper continues it. An `Args:` line with text after it (`Args: none.`) lists nothing."""
-    items: list[str] = []
-    inside = False
-    for line in inspect.cleandoc(doc).splitlines():
-        if line.strip() == "Args:":
-            inside = True
-        elif inside and line.startswith("        ") and items:
-            items[-1] += " " + line.strip()
-        elif inside and line.startswith("    ") and line.strip():
-            items.append(line.strip())
-        elif inside:
-            break
-    out = {}
-    for item in items:
-        match = _ITEM_RE.match(item)
-        if match:
-            for name in re.split(r"\s*,\s*", match["names"]):
-                out[name] = match["text"]
+    missing = [key for key, info in dotted_keys(TrainArgs) if not info.description]
+    if missing:
+        out.append(f"train: {', '.join(missing)}")
     return out
 
 
@@ -271,7 +244,7 @@ def _item(open_: bool) -> dict:
 def _entry_value(entry, conv: _Converter) -> dict:
     """What an op or a training component may be given: nothing (when no argument is required), its main
     argument alone, or a mapping of its arguments."""
-    args = conv.model(entry.Args, "", doc_args(type(entry).__doc__ or ""))
+    args = conv.model(entry.Args, "", type(entry).__doc__ or "")
     short = [] if _required(entry.Args) else [{"type": "null"}]
     if entry.main_arg == FROM:
         short.append({"anyOf": [{"type": "string"}, {"type": "array", "minItems": 1, "items": {"type": "string"}}],
@@ -351,21 +324,6 @@ def _schedule(plain: _Converter) -> dict:
     return {"anyOf": [{"type": "null"}, {"$ref": "#/$defs/schedule"}, mapping]}
 
 
-def _models(model: type[BaseModel]) -> list[type[BaseModel]]:
-    """`model` and the models its fields hold, recursively."""
-    out = [model]
-    for info in model.model_fields.values():
-        for inner in _walk(info.rebuild_annotation()):
-            if isinstance(inner, type) and issubclass(inner, BaseModel) and inner not in out:
-                out += [m for m in _models(inner) if m not in out]
-    return out
-
-
-def _walk(annotation) -> list:
-    """An annotation and every annotation inside it."""
-    return [annotation, *(a for arg in get_args(annotation) for a in _walk(arg))]
-
-
 # --- Python annotations as JSON Schema -----------------------------------------------------------------------
 
 
@@ -387,16 +345,14 @@ class _Converter:
         members = out["anyOf"] if list(out) == ["anyOf"] else [out]
         return {"anyOf": [*members, EXPRESSION]}
 
-    def model(self, model: type[BaseModel], key: str, docs: dict[str, str] | None = None) -> dict:
+    def model(self, model: type[BaseModel], key: str, doc: str = "") -> dict:
         """An object of the model's fields under their names and aliases (giving two names of one field is an
-        error, as in pydantic), typed, bounded, with defaults and descriptions."""
+        error, as in pydantic), typed, bounded, with defaults and descriptions (`doc`: the docstring whose
+        `Args:` section describes the fields pydantic does not)."""
         properties, required, rules = {}, [], []
-        for name, info in model.model_fields.items():
-            alias = info.validation_alias
-            names = [c for c in getattr(alias, "choices", [name]) if isinstance(c, str)] or [name]
+        for name, names, info, text in arguments(model, doc):
             field = self.value(info.rebuild_annotation(), f"{key}.{name}" if key else name)
             field = {**field, **_default(info)}
-            text = info.description or (docs or {}).get(name)
             for n in names:
                 said = text if n == name else f"Alias of `{name}`." + (f" {text}" if text else "")
                 properties[n] = {**field, "description": said} if said else field
@@ -408,8 +364,8 @@ class _Converter:
             elif len(names) > 1:
                 rules += [{"not": {"required": list(pair)}} for pair in itertools.combinations(names, 2)]
         out: dict[str, Any] = {"type": "object", "properties": properties, "additionalProperties": False}
-        if model.model_config.get("extra") == "allow":  # free keys, typed by `__pydantic_extra__: dict[str, T]`
-            extra = get_args(typing.get_type_hints(model)["__pydantic_extra__"])[1]
+        extra = extra_type(model)
+        if extra is not None:
             out["additionalProperties"] = self.value(extra, f"{key}.*")
         if required:
             out["required"] = required

@@ -39,3 +39,14 @@ def test_json_with_draw_still_draws(tmp_path, capsys):
 def test_draw_to_stdout_is_refused(tmp_path, capsys):
     code, _, err = call(capsys, "validate", write(tmp_path, "good.yaml", GOOD), "--draw", "-")
     assert code == 2 and "netspec draw SPEC -o -" in err
+
+
+def test_draw_reports_the_same_errors_as_validate(tmp_path, capsys):
+    """A broken network and a broken `train:` section: both errors, with --draw as without."""
+    spec = write(tmp_path, "both.yaml", BAD + "train:\n  data: {dataset: digits}\n  loss: cross_entropy\n"
+                                              "  optimizer: nosuch\n  epochs: 1\n")
+    _, plain, _ = call(capsys, "validate", "--json", spec)
+    code, drawn, _ = call(capsys, "validate", "--json", spec, "--draw", tmp_path / "both.dot")
+    records = json.loads(drawn)["errors"]
+    assert code == 1 and records == json.loads(plain)["errors"]
+    assert [r["path"] for r in records] == ["layers[1].conv1d", "train.optimizer"]

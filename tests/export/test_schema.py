@@ -11,7 +11,7 @@ import yaml
 
 import netspec
 from netspec.errors import SpecError, SpecErrors
-from netspec.export.schema import doc_args, schema, undocumented
+from netspec.export.schema import schema, undocumented
 from netspec.layers import REGISTRY
 from netspec.spec import LAYER_KEYS, SpecModel
 from netspec.train.config import LOSS_KEYS, parse_train
@@ -169,21 +169,6 @@ def test_follows_the_training_registries():
 
 def test_every_layer_argument_is_described():
     assert not [line for line in undocumented() if line.startswith("layer ")]
-
-
-def test_doc_args_reads_the_args_section():
-    doc = """One line.
-
-    Args:
-        embedding_dim (alias `out`, as linear's; not `dim`, which names an axis
-            elsewhere): the length of each vector.
-        mu, logvar: the names.
-
-    Shapes: none.
-    """
-    assert doc_args(doc) == {"embedding_dim": "the length of each vector.", "mu": "the names.",
-                             "logvar": "the names."}
-    assert doc_args("One line.\n\nArgs: none.\n") == {}
 
 
 def test_schema_never_imports_torch():
