@@ -179,14 +179,82 @@ def expected_state_dict(name: str) -> dict[str, list[int]]:
     return keys
 
 
-@pytest.mark.parametrize("model", PUBLISHED)
+# every model of tests/reference/ that specs/ writes
+ZOO = sorted(p.stem for p in TORCHVISION.glob("*.json") if (SPECS / f"{p.stem}.yaml").exists())
+
+
+def reference(model: str) -> dict:
+    return json.loads((TORCHVISION / f"{model}.json").read_text())
+
+
+def test_the_zoo_holds_every_published_model():
+    assert set(PUBLISHED) <= set(ZOO)
+
+
+@pytest.mark.parametrize("model", ZOO)
+def test_torchvision_params_and_macs(model):
+    """The analysis against FlopCounterMode's count of the torchvision model (see tests/reference/README.md)."""
+    data, result = reference(model), analysis(model)
+    assert result.total_params == data["total_params"]
+    assert result.macs == data["macs_flopcounter"]
+    assert list(result.inputs["input"]) == data["input"]
+
+
+@pytest.mark.parametrize("model", ZOO)
 def test_torchvision_state_dict(model):
-    data = json.loads((TORCHVISION / f"{model}.json").read_text())
+    data = reference(model)
     assert data["model"] == model
-    assert data["total_params"] == PUBLISHED[model][0]
     got = expected_state_dict(model)
     want = data["state_dict"]
     assert sorted(set(want) - set(got)) == [], "keys torchvision has and the spec lacks"
     assert sorted(set(got) - set(want)) == [], "keys the spec has and torchvision lacks"
     assert {k: got[k] for k in want if got[k] != want[k]} == {}, "shapes differ"
     assert list(got) == list(want)  # in torchvision's order too, layer by layer
+
+
+# ---- torchvision's computation: deterministic weights, deterministic input ------------------
+
+
+def deterministic_weights(module, keys) -> None:
+    """The reference README's weights, replayed in the reference's key order: one generator seeded 0; a
+    weight of rank >= 2 ~ N(0, 1/fan_in); a running_var or a 1-d weight ~ U(0.5, 1.5); any other float
+    tensor ~ N(0, 0.25); integer buffers left as they are."""
+    import torch
+
+    g = torch.Generator().manual_seed(0)
+    state = module.state_dict()
+    with torch.no_grad():
+        for key in keys:
+            t = state[key]
+            if not t.is_floating_point():
+                continue
+            if t.dim() >= 2:
+                t.copy_(torch.randn(t.shape, generator=g) * (1.0 / t[0].numel()) ** 0.5)
+            elif key.endswith(("running_var", "weight")):
+                t.copy_(torch.rand(t.shape, generator=g) + 0.5)
+            else:
+                t.copy_(torch.randn(t.shape, generator=g) * 0.5)
+
+
+@pytest.mark.parametrize("model", ZOO)
+def test_torchvision_deterministic_output(model):
+    """The spec computes what torchvision's model computes: the same output, within 1e-4 of its largest value,
+    from the same weights on the same input (a wrong activation, residual or padding fails here)."""
+    import torch
+
+    data = reference(model)
+    want = data["deterministic_output"]
+    module = netspec.build(netspec.load(SPECS / f"{model}.yaml"))
+    assert list(module.state_dict()) == list(data["state_dict"])
+    deterministic_weights(module, data["state_dict"])
+    x = torch.randn((2, *data["input"]), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        out = module.eval()(x)
+    out = out["out"] if isinstance(out, dict) and "out" in out else out
+    assert list(out.shape) == want["shape"]
+    got = out.flatten(1)[:, :1000]
+    expected = torch.tensor(want["first_1000_per_sample"], dtype=got.dtype)
+    assert got.shape == expected.shape
+    tolerance = 1e-4 * want["abs_max"]
+    assert float(out.abs().max()) == pytest.approx(want["abs_max"], rel=1e-4)
+    assert float((got - expected).abs().max()) <= tolerance
