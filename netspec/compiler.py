@@ -209,9 +209,25 @@ def _state(tracer: _Tracer, name: str, call: Call | None):
     """What a layer's `forward` gets as `m`: its parameter, or a callable recording a call of its module."""
     if call is None:
         return None
-    if call.is_parameter:
+    if call.is_parameter or call.is_buffer:
         return tracer.create_proxy("get_attr", name, (), {})
+    if call.is_container:
+        return _Members(tracer, name, call)
     return lambda *args, **kwargs: tracer.create_proxy("call_module", name, args, kwargs)
+
+
+class _Members:
+    """A container layer's `m` while tracing: `m.qkv(x)` records a call of that member module, `m.table` reads
+    that parameter or buffer, and a plain attribute is its value, as on the built module."""
+
+    def __init__(self, tracer: _Tracer, name: str, call: Call):
+        self._tracer, self._name, self._call = tracer, name, call
+
+    def __getattr__(self, member: str):
+        if member not in self._call.kwargs:
+            raise AttributeError(f"`{self._name}` has no member `{member}`")
+        value = self._call.kwargs[member]
+        return _state(self._tracer, f"{self._name}.{member}", value) if isinstance(value, Call) else value
 
 
 def class_name(name: str) -> str:

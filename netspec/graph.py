@@ -4,9 +4,11 @@ Expansion resolves blocks, groups, `repeat`, `when`, `from` and `${...}`
 expressions, and infers every node's output shape on the way, because a
 `when:` or an argument may depend on the incoming shape (`in_channels`).
 Names are hierarchical: `layer1.0.conv1`; an unnamed layer is named by its
-position in its sequence. Errors are collected; a node whose input is unknown
-(because of an earlier error) is kept with an unknown shape, without a second
-error, so one run reports every independent mistake.
+position in its sequence. An op giving several tensors (`chunk` named `x`) is
+one node per part, `x.0`, `x.1`, ..., in a scope `x`. Errors are collected; a
+node whose input is unknown (because of an earlier error) is kept with an
+unknown shape, without a second error, so one run reports every independent
+mistake.
 
 The work is bounded before it is done (docs/security.md): a `repeat:` whose
 copies, times those of the repeats around it, pass MAX_LAYERS is refused before
@@ -31,7 +33,7 @@ from .expr import Budget, ExprError, OverBudget, has_expression, resolve, size
 from .init import Init
 from .layers import ANY, FLOAT, FROM, INDEX, REGISTRY, Args, Layer, ShapeError
 from .perf import without_gc
-from .spec import NAME_RE, TENSOR_LIMIT, Block, InputDef, Item, Spec, pydantic_errors
+from .spec import LAYER_NAME_RE, TENSOR_LIMIT, Block, InputDef, Item, Spec, pydantic_errors
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -68,15 +70,17 @@ class Node:
 
 @dataclass
 class Scope:
-    """A block instance, a group, or the copies of a repeated item."""
+    """A block instance, a group, the copies of a repeated item, or the parts of an op giving several tensors."""
 
     name: str
-    kind: str  # "block", "group" or "repeat"
-    op: str | None  # the block's type, for kind "block" (and "repeat" of a block)
+    kind: str  # "block", "group", "repeat" or "parts"
+    op: str | None  # the block's type, for kind "block" (and "repeat" of a block); the op, for kind "parts"
     parent: str | None
     path: PathT
     repeat: int | None = None
     init: Init | None = None
+    args: dict[str, Any] = field(default_factory=dict)  # a block's argument values, as this instance got them
+    inputs: list[str] = field(default_factory=list)  # the values a block instance takes, in its `inputs:` order
 
 
 @dataclass
@@ -134,6 +138,7 @@ class Ref(NamedTuple):
     name: str
     shape: Shape | None
     integer: bool = False  # holds integer values (token ids), not floating-point ones
+    parts: tuple[Ref, ...] = ()  # the tensors of an op giving several (`chunk`): then `name` holds none itself
 
 
 class Names:
@@ -187,6 +192,7 @@ class _Expander:
         self.depth = 0  # groups and blocks around the item being expanded (MAX_NESTING)
         self.budget = Budget()  # steps of work for the whole expansion: arguments walked, expressions
         self.measured: dict[int, tuple[Any, bool, int]] = {}  # id of a spec list or mapping -> (it, dynamic, size)
+        self.refused: set[tuple] = set()  # (item path, pydantic's errors) reported: each copy fails the same way
 
     def error(self, message: str, path: PathT, hint: str | Callable[[], str | None] | None = None,
               key: bool = False, where: str | None = None) -> None:
@@ -220,7 +226,11 @@ class _Expander:
     def _outputs(self, top: Names, last: Ref | None) -> None:
         names = self.spec.model.outputs
         if names is None:
-            if last is not None:
+            if last is not None and last.parts:
+                self.error("the last layer is split into parts: list the ones the network returns",
+                           self.spec.layers[-1].path,
+                           f"e.g. `outputs: [{_quoted(last.name + '.0')}, {_quoted(last.name + '.1')}]`")
+            elif last is not None:
                 self.graph.outputs["output"] = last.name
             return
         if not names:
@@ -233,6 +243,10 @@ class _Expander:
                            lambda name=name: did_you_mean(name, top.visible() | self.refs.keys()))
             elif name in self.graph.outputs:
                 self.error(f"output `{brief(name)}` is listed twice", ("outputs", i))
+            elif ref.parts:
+                self.error(f"output `{brief(name)}` is split into parts: list the ones the network returns",
+                           ("outputs", i),
+                           f"list its parts: `{_quoted(name + '.0')}`, `{_quoted(name + '.1')}`, ...")
             else:
                 self.graph.outputs[name] = ref.name
 
@@ -249,7 +263,12 @@ class _Expander:
                     live.add(node.shares)
         consumed = {name for node in self.graph.nodes.values() for name in node.inputs}
         for node in self.graph.nodes.values():
-            if node.name not in live and node.name not in consumed:  # the end of a dead branch
+            whole = self.graph.scopes.get(node.scope or "")
+            if node.name not in live and node.name not in consumed and whole is not None and whole.kind == "parts":
+                self.error(f"part `{brief(node.name)}` of this `{node.op}` reaches no output", node.path,
+                           "use every part (in a later `from:` or merge, or in `outputs:`); to keep only some of "
+                           "the dim, crop it with `pad` (negative padding) instead", where=node.name)
+            elif node.name not in live and node.name not in consumed:  # the end of a dead branch
                 self.error("this layer reaches no output: nothing the network returns uses it", node.path,
                            "use it (name it in a later `from:` or merge), list it in `outputs:`, or remove it",
                            where=node.name)
@@ -290,6 +309,7 @@ class _Expander:
             else:
                 inputs, ok = self.inputs_of(item, names, current, full)
             self.used.update(r.name for r in inputs)
+            self.skipped_item = None  # a block's items recur in each use: only this use's skip counts
             out = self.item(item, full, names, inputs, current, env, frozen or item.frozen, scope) if ok else None
             if out is None:  # failed (already reported): later layers see an unknown shape
                 out = Ref(full, None)
@@ -302,6 +322,9 @@ class _Expander:
             names.pending.discard(local)
             names.table[local] = current
             self.refs[full] = current
+            if current.parts and item.layers is None and item.op in REGISTRY:  # a `chunk`'s `x.0`, `x.1`, ...
+                for i, part in enumerate(current.parts):
+                    names.table[f"{local}.{i}"] = self.refs[f"{full}.{i}"] = part
         return current
 
     def item(self, item: Item, full: str, names: Names, inputs: list[Ref], current: Ref | None, env: Mapping,
@@ -315,7 +338,7 @@ class _Expander:
                 return None
             if not when:
                 self.skipped_item = item
-                return self.skipped(item, inputs, current, full)
+                return self.skipped(item, inputs, current, full, env)
         if item.repeat is None:
             return self.one(item, full, inputs, names, env, frozen, scope)
         counted = self.repeat_of(item, env, full, inputs)
@@ -348,6 +371,11 @@ class _Expander:
                 out = self.one(item, copy, inputs, names, _scope({"index": k}, env), frozen, within)
                 if out is None:
                     return None
+                if out.parts:
+                    self.error("`repeat` feeds each copy's output to the next, but this layer's output is split "
+                               "into parts", item.path + ("repeat",),
+                               "split once, then repeat what follows on one part", where=full)
+                    return None
                 if template is not None:
                     names.table[local] = self.refs[copy] = out
                 inputs = [out]
@@ -377,7 +405,7 @@ class _Expander:
                            path + (key,) if mapping else path, where=full)
                 return None
         if template is not None and not (isinstance(template, str) and "{i}" in template and
-                                         NAME_RE.match(template.replace("{i}", "0"))):
+                                         LAYER_NAME_RE.match(template.replace("{i}", "0"))):
             self.error("`repeat.name` is a name with `{i}` where the copy's number goes, got "
                        f"{brief(repr(template))}",
                        path + ("name",), "e.g. `name: 'encoder_layer_{i}'`", where=full)
@@ -397,11 +425,18 @@ class _Expander:
             return replace(item, invalid=True)
         return replace(item, op=op)
 
-    def skipped(self, item: Item, inputs: list[Ref], current: Ref | None, full: str) -> Ref | None:
-        """What a skipped item passes on: its one input (a skipped `from: input` shortcut is the identity),
-        or, for a merge of several inputs, the previous item's output, as if the item were not there."""
+    def skipped(self, item: Item, inputs: list[Ref], current: Ref | None, full: str, env: Mapping) -> Ref | None:
+        """What a skipped item passes on: its one input (a skipped `from: input` shortcut is the identity; a
+        skipped `chunk` passes it on as each of its parts), or, for a merge of several inputs, the previous
+        item's output, as if the item were not there."""
         if len(inputs) == 1:
-            return inputs[0]
+            entry = REGISTRY.get(item.op) if item.layers is None else None
+            if entry is None or not entry.splits:
+                return inputs[0]
+            validated = self.arguments(item, entry, full, inputs, env)
+            if validated is None:
+                return None
+            return Ref(full, None, inputs[0].integer, (inputs[0],) * self.part_count(entry, validated[0], item))
         if current is None:
             self.error("a skipped merge passes on the previous item's output, but it is the first item here",
                        item.path + ("when",), "put the merge after the layer whose output it should pass on",
@@ -431,6 +466,10 @@ class _Expander:
         path = item.path + ("share",)
         ref = names.lookup(item.share) or self.refs.get(self.roots[-1] + item.share)
         node = self.graph.nodes.get(ref.name) if ref is not None else None
+        if ref is not None and ref.parts:  # a `chunk`: one node per part, none of them with weights to share
+            self.error(f"`share` names `{brief(item.share)}`, which is split into parts, not one layer", path,
+                       "`share` applies again a layer with parameters (a linear, a conv)", where=full)
+            return None
         if node is None:
             self.error(f"`share` names `{brief(item.share)}`, which is not an earlier layer here", path,
                        lambda: did_you_mean(item.share, names.visible()) or
@@ -489,16 +528,18 @@ class _Expander:
                        "with several inputs, the first layer names its input with `from:`", where=full)
             return [], False
         else:
-            return [current], True
-        refs = [refs] if isinstance(refs, (str, int)) and not isinstance(refs, bool) else refs
-        number = next((i for i, r in enumerate(refs) if type(r) is int), None) if isinstance(refs, list) else None
+            return ([current], True) if self.single(current, item.path, full) else ([], False)
+        refs = [refs] if isinstance(refs, (str, int, float)) and not isinstance(refs, bool) else refs
+        number = next((i for i, r in enumerate(refs) if type(r) in (int, float)), None) \
+            if isinstance(refs, list) else None
         if number is not None:  # `add: [0, input]`: an unnamed layer's name is its position, as a string
             listed = path[-1] == item.op  # `add: [...]`, not `from:`
             given = item.args if listed else item.from_
+            hint = f"quote it: `'{refs[number]}'` names the unnamed layer at position {refs[number]}" \
+                if type(refs[number]) is int else (f"quote it as written (`'{refs[number]}'`): a part of an unnamed "
+                                                   "layer is named by its position, a dot and the part's number")
             self.error(f"{f'`{item.op}: [...]`' if listed else '`from`'} takes layer names, and {refs[number]} is a "
-                       "number", path + (number,) if isinstance(given, list) else path,
-                       f"quote it: `'{refs[number]}'` names the unnamed layer at position {refs[number]}",
-                       where=full)
+                       "number", path + (number,) if isinstance(given, list) else path, hint, where=full)
             return [], False
         if not isinstance(refs, list) or not refs or not all(isinstance(r, str) for r in refs):
             self.error("`from` takes a layer name or a list of names", path, where=full)
@@ -507,9 +548,13 @@ class _Expander:
         for i, ref_name in enumerate(refs):
             ref = names.lookup(ref_name) or self.refs.get(self.roots[-1] + ref_name)
             where = path + (i,) if len(refs) > 1 or isinstance(item.args, list) else path
+            head = names.lookup(ref_name.partition(".")[0])
             if ref is not None:
-                out.append(ref)
-            elif names.is_pending(ref_name):
+                if self.single(ref, where, full):
+                    out.append(ref)
+            elif head is not None and head.name in self.graph.invalid:  # `x.0` of a failed `x`: its error says why
+                out.append(head)
+            elif names.is_pending(ref_name) or names.is_pending(ref_name.partition(".")[0]):
                 self.error(f"`{brief(ref_name)}` is defined after this layer", where,
                            "`from` may only name earlier layers (so the graph has no cycles)", where=full)
             else:
@@ -517,6 +562,15 @@ class _Expander:
                            lambda ref_name=ref_name: did_you_mean(ref_name, names.visible()) or
                            f"visible here: {listing(names.visible()) or 'nothing'}", where=full)
         return out, len(out) == len(refs)
+
+    def single(self, ref: Ref, path: PathT, full: str) -> bool:
+        """Whether `ref` is one tensor; else (a `chunk` named `x`, whose tensors are `x.0`, `x.1`, ...) an error."""
+        if not ref.parts:
+            return True
+        parts = [_quoted(f"{self.local(ref.name)}.{i}") for i in range(len(ref.parts))]
+        self.error(f"`{brief(self.local(ref.name))}` is split into parts: name the one this layer takes", path,
+                   f"its parts are {listing(parts)}: e.g. `from: {parts[0]}`", where=full)
+        return False
 
     def value(self, raw: Any, env: Mapping, path: PathT, full: str, inputs: list[Ref]) -> Any:
         """`raw` with its expressions evaluated over `env` and the incoming tensor's names."""
@@ -606,7 +660,8 @@ class _Expander:
             ok = False
         if not ok:
             return None
-        self.graph.scopes[full] = Scope(full, "block", block.name, scope, item.path, init=item.init)
+        self.graph.scopes[full] = Scope(full, "block", block.name, scope, item.path, init=item.init,
+                                        args={k: block_env[k] for k in block.args}, inputs=[r.name for r in inputs])
         inner = Names()
         inner.table.update(zip(block.inputs, inputs))
         self.expanding.append(block.name)
@@ -630,6 +685,36 @@ class _Expander:
             raise self.source.error(f"the network expands to more than {MAX_LAYERS:,} layers", item.path,
                                     _OVER_BUDGET)
         entry = REGISTRY[item.op]
+        path = item.path + (item.op,)
+        validated = self.arguments(item, entry, full, inputs, env)
+        if validated is None:
+            return None
+        args, named = validated
+        low, high = entry.arity
+        if len(inputs) < low or (high is not None and len(inputs) > high):
+            want = f"{low}" if low == high else f"at least {low}" if high is None else f"{low} to {high}"
+            self.error(f"`{item.op}` takes {want} input(s), got {len(inputs)}",
+                       item.path + ("from",) if item.from_ is not None else path,
+                       "name its inputs: `- add: [a, b]`" if low > 1 else None, where=full)
+            return None
+        if not self.dtypes_fit(entry, item, inputs, path, full):
+            return None
+        integer = entry.dtypes == ANY and all(r.integer for r in inputs)
+        if not entry.splits:
+            return Ref(full, self.node(item, entry, args, full, inputs, named, frozen, scope), integer)
+        # several outputs (`chunk`): one node per part, `<name>.<i>`, in a scope named after the item
+        count = self.part_count(entry, args, item)
+        self.graph.scopes[full] = Scope(full, "parts", item.op, scope, item.path)
+        shapes: list[Shape | None] = []
+        for i in range(count):  # the first part's shape rule checks the split; the others follow it
+            shapes.append(self.node(item, entry, entry.part(args, i), f"{full}.{i}", inputs, named, frozen, full,
+                                    infer=i == 0 or shapes[0] is not None))
+        return Ref(full, None, integer, tuple(Ref(f"{full}.{i}", s, integer) for i, s in enumerate(shapes)))
+
+    def arguments(self, item: Item, entry: Layer, full: str, inputs: list[Ref],
+                  env: Mapping) -> tuple[Args, set[str]] | None:
+        """The item's validated arguments and the names its mapping gives them (none for a main argument
+        given alone); None after an error, reported."""
         path = item.path + (item.op,)
         raw, short = item.args, False
         if entry.main_arg == FROM and isinstance(raw, (list, str)):
@@ -656,6 +741,12 @@ class _Expander:
         try:
             args = entry.Args.model_validate(values)
         except ValidationError as exc:
+            # a failing item in a repeated block fails alike in every copy: describe it once (a did-you-mean
+            # search per copy made 50,000 copies take 20 s)
+            seen = (path, short, tuple((e["type"], e["loc"], _brief_input(e.get("input"))) for e in exc.errors()))
+            if seen in self.refused:
+                return None
+            self.refused.add(seen)
             fields = _field_names(entry.Args)
             for err in pydantic_errors(exc, () if short else path, self.source, aliases=fields,
                                        what="argument", data=values):
@@ -667,34 +758,44 @@ class _Expander:
                 err.notes.append(f"in `{full}`")
                 self.diag.add(err)
             return None
-        low, high = entry.arity
-        if len(inputs) < low or (high is not None and len(inputs) > high):
-            want = f"{low}" if low == high else f"at least {low}" if high is None else f"{low} to {high}"
-            self.error(f"`{item.op}` takes {want} input(s), got {len(inputs)}",
-                       item.path + ("from",) if item.from_ is not None else path,
-                       "name its inputs: `- add: [a, b]`" if low > 1 else None, where=full)
-            return None
-        if not self.dtypes_fit(entry, item, inputs, path, full):
-            return None
+        return args, set() if short else set(values)
+
+    def node(self, item: Item, entry: Layer, args: Args, name: str, inputs: list[Ref], named: set[str], frozen: bool,
+             scope: str | None, infer: bool = True) -> Shape | None:
+        """Add the node `name` applying `entry` with `args` to `inputs`; its output shape, None when an input's
+        is unknown, when `infer` is false (an earlier part's error covers it), or when it is refused (reported)."""
+        path = item.path + (item.op,)
         in_shapes = [r.shape for r in inputs]
         shape = params = None
-        if all(s is not None for s in in_shapes):
+        if infer and all(s is not None for s in in_shapes):
             try:
                 shape = tuple(entry.infer(args, in_shapes))
             except ShapeError as exc:
-                blamed = path + (exc.arg,) if exc.arg and not short and exc.arg in values else path
+                written = [k for k in _spellings(entry.Args, exc.arg) if k in named] if exc.arg else []
+                blamed = path + (written[0],) if written else path  # the argument as the spec spells it
                 shown = ", ".join("×".join(map(str, s)) for s in in_shapes)
                 err = self.source.error(exc.message, blamed, exc.hint, key=blamed == path)
-                err.notes.append(f"in `{brief(full)}` ({item.op}), input {brief(shown)}")
+                err.notes.append(f"in `{brief(name)}` ({item.op}), input {brief(shown)}")
                 self.diag.add(err)
             else:
                 params = entry.params(args, in_shapes)
-                if not self.fits_torch(entry, shape, params, path, full):
+                if not self.fits_torch(entry, shape, params, path, name):
                     shape = None
-        node = Node(full, item.op, args, [r.name for r in inputs], in_shapes, shape, item.path, scope, frozen,
-                    item.init, params if shape is not None else None)
-        self.graph.nodes[full] = node
-        return Ref(full, shape, entry.dtypes == ANY and all(r.integer for r in inputs))
+        self.graph.nodes[name] = Node(name, item.op, args, [r.name for r in inputs], in_shapes, shape, item.path,
+                                      scope, frozen, item.init, params if shape is not None else None)
+        return shape
+
+    def part_count(self, entry: Layer, args: Args, item: Item) -> int:
+        """How many tensors the item's op gives; past MAX_LAYERS nodes in all, the expansion stops here."""
+        count = entry.parts(args)
+        if len(self.graph.nodes) + count > MAX_LAYERS:
+            raise self.source.error(f"`{item.op}` into {count:,} parts makes the network more than {MAX_LAYERS:,} "
+                                    "layers", item.path + (item.op,), "split into fewer parts")
+        return count
+
+    def local(self, name: str) -> str:
+        """A full name as the block body being expanded names it (`from:` resolves it there)."""
+        return name.removeprefix(self.roots[-1])
 
     def fits_torch(self, entry: Layer, shape: Shape, params: int, path: PathT, full: str) -> bool:
         """Whether the layer's output and parameters fit in torch tensors; if not, an error says why."""
@@ -750,6 +851,11 @@ def _scope(local: dict, env: Mapping) -> Mapping:
 _SHAPE_VARS = ("in_shape", "in_channels", "in_features", "input_shape", "input_channels", "input_features")
 
 
+def _quoted(name: str) -> str:
+    """A dotted name as YAML reads it back as a string: `x.0` as it is, `'3.0'` (else a float) quoted."""
+    return name if name[:1].isalpha() else f"'{name}'"
+
+
 def _block_vars(shape: Shape | None) -> dict[str, Any]:
     """Names a block body may use about the block's own (first) input, the same in every layer of the body."""
     return {f"input_{k[3:]}": v for k, v in _shape_vars(shape).items()}
@@ -770,11 +876,17 @@ def _is_type(value: Any, expected: type) -> bool:
     return isinstance(value, expected)
 
 
+def _brief_input(value: Any) -> str:
+    """A short, hashable stand-in for a value pydantic refused (its repr, cut)."""
+    return brief(repr(value)) if not isinstance(value, (dict, list)) else type(value).__name__
+
+
 def _field_names(model: type[Args]) -> set[str]:
-    names = set()
-    for name, info in model.model_fields.items():
-        names.add(name)
-        alias = info.validation_alias
-        if alias is not None and hasattr(alias, "choices"):
-            names.update(c for c in alias.choices if isinstance(c, str))
-    return names
+    return {key for name in model.model_fields for key in _spellings(model, name)}
+
+
+def _spellings(model: type[Args], name: str) -> list[str]:
+    """The keys a spec may give argument `name` by: the name and its aliases (`kernel_size`, `kernel`)."""
+    info = model.model_fields.get(name)
+    alias = info.validation_alias if info is not None else None
+    return [name, *(c for c in getattr(alias, "choices", ()) if isinstance(c, str))]

@@ -28,6 +28,8 @@ LAYER_KEYS = ("name", "from", "repeat", "when", "frozen", "init", "layers", "sha
 TYPE_NAMES = {"int": int, "float": float, "bool": bool, "str": str, "list": list}
 NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 POSITION_RE = re.compile(r"^(0|[1-9][0-9]*)$")  # a layer may also be named by a position: `name: '1'`
+# or by identifier parts joined by hyphens, as torchvision's RegNet names its blocks (`block1-0`)
+LAYER_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(-[A-Za-z0-9_]+)*$")
 MAX_NAME = 100  # characters in a name: the network's, a layer's, an input's, a symbolic dim's
 # Names a layer or an input cannot take: they become attributes of a torch module and names in
 # generated Python (tests/test_build.py checks this list against torch.fx.GraphModule's attributes).
@@ -273,9 +275,10 @@ def parse_item(value: Any, path: PathT, source: Source, ops: set[str], diag: Dia
         if type(name) is int and name >= 0:
             raise source.error(f"layer name {name} is a number; a name is a string", path + ("name",),
                                hint=f"quote it: `name: '{name}'`")
-        if not isinstance(name, str) or len(name) > MAX_NAME or not (NAME_RE.match(name) or POSITION_RE.match(name)):
+        if not isinstance(name, str) or len(name) > MAX_NAME or not (LAYER_NAME_RE.match(name) or
+                                                                      POSITION_RE.match(name)):
             raise source.error(f"layer name `{brief(name)}` must be an identifier (a letter, then letters, digits, "
-                               f"`_`; at most {MAX_NAME} characters) or a position (`'3'`)",
+                               f"`_`, single `-` between them; at most {MAX_NAME} characters) or a position (`'3'`)",
                                path + ("name",), hint="dots are added by nesting: `layer1.0.conv1`")
         if name == "input":
             raise source.error("`input` names the incoming tensor; choose another layer name", path + ("name",))

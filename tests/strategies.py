@@ -6,8 +6,9 @@ whose height or width may be symbolic (`H`, `W`), a volume, integer tokens, or t
 any ranks — then a few items from every op of the catalog (`OPS` covers `REGISTRY`): merges of earlier named
 layers, residual groups (repeated, with `when: ${index ...}` inside), a parameterized block used with
 `repeat`, a block that uses that block, a block of two inputs with an `output:`, fan-out through `from:`,
-`when:`, `frozen:`, `init:`, and numbers written as expressions (`${width + 2}`, `${len([0, 0])}`) over the
-spec's `args:`. Every named input is used, and a value nothing consumes becomes one of several `outputs`.
+weight sharing (`share:` of a shape-keeping layer, repeated or not), a `chunk` or `split` whose parts a merge
+joins, `when:`, `frozen:`, `init:`, and numbers written as expressions (`${width + 2}`, `${len([0, 0])}`) over
+the spec's `args:`. Every named input is used, and a value nothing consumes becomes one of several `outputs`.
 
 The generator tracks only the rank of the running tensor, so specs are plausible rather than valid: a share
 fail validation (which must be a clean SpecError), the others must build and run with the shapes and counts
@@ -180,6 +181,9 @@ OPS = {
                                {"pad": [1, 1], "mode": "reflect"}, {"pad": [0, -1], "value": 1.0})),
     "channel_shuffle": ((2, 3, 4), _choice(1, 2)),
     "sinusoidal_pos_embedding": ((2,), _choice(None)),
+    # a [C, H, W] draw read as channels-last [H, W, C]: one head divides any last dim
+    "shifted_window_attention": ((3,), _choice({"heads": 1, "window": 2, "shift": 1}, {"heads": 1, "window": [3, 2]})),
+    "patch_merging": ((3,), _choice(None, {"out": 4})),
     # two inputs with arguments: drawn without `from:`, so it is refused cleanly (one input); `merge` writes
     # `{op: [a, b]}` only, which binds to `from`, not to this op's main argument
     "cross_attention": ((2,), lambda g, r: ({"num_heads": g.c.integer(1, 2)}, r)),
@@ -314,7 +318,8 @@ class _Spec:
             if sources is None:
                 read.add(i - 1)  # the previous layer's value runs on into this one
             else:
-                read.update(index.get(s) for s in ([sources] if isinstance(sources, str) else sources))
+                sources = [sources] if isinstance(sources, str) else sources
+                read.update(index.get(s.partition(".")[0]) for s in sources)  # `x.0`: a part of the `chunk` `x`
         outputs = [self.running(0)]  # named already: `running` keeps its rank
         for i, layer in enumerate(self.layers[:-1]):
             if i not in read:
@@ -325,7 +330,7 @@ class _Spec:
     def item(self, rank: int) -> int:
         """Append one item; return the rank of its output."""
         c = self.c
-        choice = c.choice(["op"] * 6 + ["merge", "residual", "block", "nest", "pair", "fanout"])
+        choice = c.choice(["op"] * 6 + ["merge", "residual", "block", "nest", "pair", "fanout", "shared", "parts"])
         item, rank = getattr(self, choice)(rank)
         if "name" in item or c.one_in(5):
             item.setdefault("name", self.name())
@@ -333,9 +338,9 @@ class _Spec:
         if c.one_in(7):
             item["when"] = c.choice([True, False, "${in_shape[0] > 2}", "${len(in_shape) > 1}"] +
                                     (["$flag", "${not flag}"] if self.args else []))
-        if c.one_in(7):
+        if c.one_in(7) and "share" not in item:  # a shared layer is frozen and initialized where it is made
             item["frozen"] = True
-        if c.one_in(7):
+        if c.one_in(7) and "share" not in item:
             item["init"] = c.choice(INITS)
         self.layers.append(item)
         return rank
@@ -410,6 +415,35 @@ class _Spec:
         other = self.c.choice(sorted(n for n, r in self.named.items() if r == rank))
         self.read([other])
         return {name: None, "from": [current, other]}, rank
+
+    def shared(self, rank: int) -> tuple[dict, int]:
+        """Weight sharing: a shape-keeping layer, then `share:` applying it again (repeated now and then)."""
+        name = self.name()
+        self.layers.append({**_body(rank), "name": name})
+        self.named[name] = rank
+        item: dict[str, Any] = {"share": name}
+        if self.c.one_in(2):
+            item["repeat"] = self.c.choice([2, 3])
+        return item, rank
+
+    def parts(self, rank: int) -> tuple[dict, int]:
+        """Several outputs: a `chunk` or `split` along a dim, then a merge of its parts (`concat` along that dim
+        gives the shape back; `add` needs equal parts)."""
+        if rank == 0:
+            return self.op(rank)
+        name, dim = self.name(), self.c.integer(-rank, rank - 1)
+        if self.c.boolean():
+            count = self.c.choice([1, 2, 3])
+            self.layers.append({"chunk": {"chunks": count, "dim": dim}, "name": name})
+        else:
+            count = 2
+            self.layers.append({"split": {"sizes": [f"${{in_shape[{dim}] - 1}}", 1], "dim": dim}, "name": name})
+        parts = [f"{name}.{i}" for i in range(count)]
+        if count == 1:
+            return {"identity": None, "from": parts[0]}, rank
+        if self.c.boolean():
+            return {"add": parts}, rank
+        return {"concat": {"dim": dim}, "from": parts}, rank
 
     def fanout(self, rank: int) -> tuple[dict, int]:
         """An op reading an earlier named value through `from:`."""

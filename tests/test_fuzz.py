@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import warnings
@@ -81,7 +82,8 @@ def test_the_coverage_guided_harnesses_run(harness, tmp_path):
                            f"-artifact_prefix={tmp_path}/", str(corpus)], capture_output=True, text=True, cwd=ROOT,
                           timeout=120)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    assert "Done 300 runs" in done.stderr or "atheris is not installed" in done.stdout
+    # libFuzzer counts the corpus's files too: one run each, beside the 300 asked for
+    assert re.search(r"Done \d{3,} runs", done.stderr) or "atheris is not installed" in done.stdout
 
 
 # ---- what fuzzing found ---------------------------------------------------------------------------------------------
@@ -119,9 +121,6 @@ def test_a_file_cut_off_is_located_within_it_not_past_its_end(tmp_path, content,
         assert f"{line:>4} | " in info.value.format()
 
 
-@pytest.mark.xfail(strict=True, reason="netspec/graph.py `_Expander.layer` runs `pydantic_errors` (a did-you-mean "
-                   "per unknown argument) for every copy of a failing layer before `Diagnostics` drops the "
-                   "repeats: a 130-byte spec of 50,000 copies takes about 20 s to validate, past the 10 s bound")
 def test_a_layer_that_fails_in_every_copy_costs_its_hints_once(monkeypatch):
     """Found by mutation fuzzing (a layer with unknown arguments inside a block repeated 50,000 times):
 

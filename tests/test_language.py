@@ -402,3 +402,193 @@ def test_a_skipped_item_may_leave_its_position_to_the_next(keep, names):
               - linear: 3
     """)
     assert list(g.nodes) == names
+
+
+def test_a_skip_in_one_use_of_a_block_leaves_the_other_uses_numbered():
+    # the same body item is skipped in the first use only: the second use keeps every position
+    g = graph("""
+        name: t
+        input: [4]
+        blocks:
+          b:
+            args: {act: bool}
+            layers:
+              - relu:
+                when: $act
+                keep_position: false
+              - linear: 4
+        layers:
+          - b: false
+          - b: true
+          - b: false
+    """)
+    assert [n for n in g.nodes if g.nodes[n].op == "linear"] == ["0.0", "1.1", "2.0"]
+
+
+def test_a_layer_name_may_join_its_parts_with_hyphens_as_torchvision_does():
+    g = graph("""
+        name: t
+        input: [4]
+        layers:
+          - name: block1
+            layers:
+              - linear: 4
+                repeat: {count: 2, name: 'block1-{i}'}
+          - linear: 3
+            name: head-fc
+          - add: [head-fc, block1.block1-0]
+            when: false
+    """)
+    assert list(g.nodes) == ["block1.block1-0", "block1.block1-1", "head-fc"]
+    module = netspec.build(g)
+    assert list(module.state_dict()) == ["block1.block1-0.weight", "block1.block1-0.bias", "block1.block1-1.weight",
+                                         "block1.block1-1.bias", "head-fc.weight", "head-fc.bias"]
+
+
+@pytest.mark.parametrize("name, template", [("-a", "-{i}"), ("a-", "a--{i}"), ("a--b", "{i}-a"), ("1-a", "a-{i}-"),
+                                            ("a-.b", "a-{i}.b")])
+def test_a_hyphen_only_joins_name_parts(name, template):
+    errs = errors(f"name: t\ninput: [4]\nlayers:\n  - linear: 4\n    name: '{name}'\n")
+    assert where(errs[0]) == "5:11" and errs[0].message.startswith(f"layer name `{name}` must be an identifier")
+    errs = errors(f"name: t\ninput: [4]\nlayers:\n  - linear: 4\n    repeat: {{count: 2, name: '{template}'}}\n")
+    assert errs[0].message.startswith("`repeat.name` is a name with `{i}`")
+
+
+# ---- several outputs: chunk and split ---------------------------------------------------------
+
+PARTS = """
+    name: t
+    input: [6, 4]
+    layers:
+      - chunk: 2
+        name: x
+      - linear: 4
+        from: x.1
+        name: fc
+      - split: {sizes: [1, 3], dim: 1}
+        from: x.0
+        name: s
+      - concat: {dim: 1}
+        from: [s.0, fc]
+        name: joined
+    outputs: [joined, s.1]
+"""
+
+
+def test_a_chunk_names_its_parts_and_each_is_a_layer():
+    g = graph(PARTS)
+    assert [(n.name, n.op, n.shape, n.inputs) for n in g.nodes.values()][:2] == [
+        ("x.0", "chunk", (3, 4), ["input"]), ("x.1", "chunk", (3, 4), ["input"])]
+    assert (g.scopes["x"].kind, g.scopes["x"].op) == ("parts", "chunk")
+    assert [g.nodes[n].shape for n in ("s.0", "s.1", "joined")] == [(3, 1), (3, 3), (3, 5)]
+    result = netspec.analyze(netspec.loads(textwrap.dedent(PARTS)))
+    assert result.outputs == {"joined": (3, 5), "s.1": (3, 3)}
+    assert result.total_params == 20 and result.macs == 3 * 4 * 4
+
+
+def test_a_built_chunk_computes_torchs_parts():
+    torch = pytest.importorskip("torch")
+    module = netspec.build(netspec.loads(textwrap.dedent(PARTS)))
+    x = torch.randn(2, 6, 4)
+    out = module(x)
+    first, second = x.chunk(2, dim=1)
+    left, right = first.split([1, 3], dim=2)
+    assert torch.equal(out["s.1"], right)
+    assert torch.equal(out["joined"], torch.cat([left, module.fc(second)], dim=2))
+
+
+def test_a_skipped_chunk_passes_its_input_on_as_each_part():
+    g = graph("""
+        name: t
+        input: [4]
+        layers:
+          - chunk: 2
+            name: x
+            when: false
+          - add: [x.0, x.1]
+    """)
+    assert [(n.name, n.inputs, n.shape) for n in g.nodes.values()] == [("1", ["input", "input"], (4,))]
+
+
+@pytest.mark.parametrize("layers, at, message, hint", [
+    ("  - chunk: 4\n", "4:5", "chunk: 4 chunks do not divide dim 0 of size 6 (input 6×5)", "a divisor of 6"),
+    ("  - split: [2, 3]\n", "4:5", "split sizes [2, 3] add up to 5, but dim 0 of the input 6×5 has 6", "add up to 6"),
+    ("  - chunk: 2\n    name: x\n  - relu\n", "6:5", "`x` is split into parts: name the one this layer takes",
+     "its parts are x.0, x.1: e.g. `from: x.0`"),
+    ("  - chunk: 2\n    name: x\n  - add: [x.0, x]\n", "6:16", "`x` is split into parts", "x.0, x.1"),
+    ("  - chunk: 2\n    name: x\n  - add: [x.0, x.2]\n", "6:16", "`from` names `x.2`, which is not defined here",
+     "did you mean `x.1`?"),
+    ("  - chunk: 2\n  - relu:\n    from: '0.1'\n", "4:5", "part `0.0` of this `chunk` reaches no output",
+     "crop it with `pad` (negative padding)"),
+    ("  - chunk: 2\n  - add: [0.0, 0.1]\n", "5:11", "`add: [...]` takes layer names, and 0.0 is a number",
+     "quote it as written (`'0.0'`)"),
+    ("  - chunk: 2\n    name: x\n  - share: x\n    from: x.0\n  - add: [x.1, '1']\n", "6:12",
+     "`share` names `x`, which is split into parts, not one layer", "a layer with parameters"),
+    ("  - chunk: 2\n", "4:5", "the last layer is split into parts: list the ones the network returns",
+     "`outputs: ['0.0', '0.1']`"),
+    ("  - chunk: 3\n    name: x\noutputs: [x]\n", "6:11", "output `x` is split into parts", "`x.0`, `x.1`"),
+    ("  - chunk: 1\n    repeat: 2\n    name: x\n  - relu\n", "5:13",
+     "`repeat` feeds each copy's output to the next, but this layer's output is split into parts", None),
+])
+def test_wrong_uses_of_several_outputs_are_located(layers, at, message, hint):
+    errs = errors("name: t\ninput: [6, 5]\nlayers:\n" + layers)
+    assert (where(errs[0]), errs[0].message[:len(message)]) == (at, message)
+    assert hint is None or hint in errs[0].hint
+
+
+@pytest.mark.parametrize("layer, at", [
+    ("conv1d: {out: 3, kernel: 9}", "4:30"),  # an alias: the error points at `kernel`'s value
+    ("conv1d: {out: 3, kernel_size: 9}", "4:35"),
+    ("split: {sizes: [2, 3]}", "4:20"),
+    ("split: {split_sizes: [2, 3]}", "4:26"),
+])
+def test_a_shape_error_points_at_the_argument_as_the_spec_spells_it(layer, at):
+    errs = errors(f"name: t\ninput: [6, 5]\nlayers:\n  - {layer}\n    name: x\n")
+    assert [where(e) for e in errs if "kernel spans" in e.message or "add up to 5" in e.message] == [at]
+
+
+def test_the_parts_of_a_failed_chunk_cascade_no_error():
+    errs = errors("""
+        name: t
+        input: [6, 5]
+        layers:
+          - chunk: {chunks: 2, dimm: 1}
+            name: x
+          - add: [x.0, x.1]
+          - linear: $widht
+    """)
+    assert len(errs) == 2 and errs[0].message == "unknown argument `dimm`"
+    assert errs[1].message.startswith("unknown name `widht`")
+
+
+def test_a_block_splits_its_input_and_uses_its_parts():
+    g = graph("""
+        name: t
+        input: [8, 4, 4]
+        blocks:
+          unit:
+            layers:
+              - chunk: 2
+                name: halves
+              - name: branch
+                from: halves.1
+                layers:
+                  - conv2d: {out_channels: 4, kernel_size: 1}
+              - concat: [halves.0, branch]
+              - channel_shuffle: 2
+        layers:
+          - unit:
+            repeat: 2
+            name: stage
+    """)
+    assert g.nodes["stage.1.2"].inputs == ["stage.1.halves.0", "stage.1.branch.0"]
+    assert g.nodes["stage.1.3"].shape == (8, 4, 4)
+
+
+@pytest.mark.parametrize("when", ["true", "false"])
+def test_a_chunk_into_too_many_parts_is_refused_before_its_first_part(when):
+    with pytest.raises(netspec.SpecError, match="`chunk` into 60,000 parts makes the network more than 50,000 "
+                                                "layers") as info:
+        graph(f"name: t\ninput: [60000]\nlayers:\n  - chunk: 60000\n    when: {when}\n    name: x\n"
+              "  - relu:\n    from: x.0\n")
+    assert where(info.value) == "4:12"

@@ -36,7 +36,17 @@ from pydantic.fields import FieldInfo
 from ..docgen import arguments, dotted_keys, extra_type
 from ..init import SCHEMES
 from ..layers import FROM, REGISTRY
-from ..spec import LAYER_KEYS, NAME_RE, TAKEN_NAMES, TYPE_NAMES, BlockDef, InputDef, SpecModel
+from ..spec import (
+    LAYER_KEYS,
+    LAYER_NAME_RE,
+    NAME_RE,
+    POSITION_RE,
+    TAKEN_NAMES,
+    TYPE_NAMES,
+    BlockDef,
+    InputDef,
+    SpecModel,
+)
 from ..train.augment import AUGMENTATIONS
 from ..train.config import DEVICE_RE, TOPK_RE, TrainArgs, WarmupArgs
 from ..train.data import SOURCES, TRANSFORMS
@@ -46,6 +56,7 @@ from ..train.registry import Registry
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 NAME = NAME_RE.pattern
+OP_ARG = r"^\$[A-Za-z][A-Za-z0-9_]*$"  # `- $activation`: an op named by a block's or the spec's argument
 EXPRESSION = {"$ref": "#/$defs/expression"}
 # Registries of the `train:` section, by the def name of their choice (`#/$defs/optimizer`)
 REGISTRIES: dict[str, Registry] = {"data_source": SOURCES, "transform": TRANSFORMS, "augmentation": AUGMENTATIONS,
@@ -69,7 +80,8 @@ TOP = {
     "train": "How to train the network (docs/training.md).",
 }
 ITEM = {
-    "name": "The layer's name (an identifier); default: its position in its sequence.",
+    "name": "The layer's name (an identifier, hyphens allowed between its parts: `block1-0`, or a quoted "
+            "position: `'2'`); default: its position in its sequence.",
     "from": "Its input, or a list of inputs: earlier layers, spec inputs, or dotted names (`layer1.0.conv1`); "
             "default: the previous item's output.",
     "repeat": "Copies in sequence, named `<name>.0`, `<name>.1`, ...; `index` is the copy's number in "
@@ -99,6 +111,9 @@ def schema() -> dict:
                        "description": "`$name` or `${expression}`, evaluated while the network is expanded."},
         "name": {"type": "string", "pattern": NAME, "not": {"enum": sorted(TAKEN_NAMES)},
                  "description": "An identifier that is no Python keyword or torch.nn.Module attribute."},
+        "layer_name": {"type": "string", "pattern": f"{LAYER_NAME_RE.pattern}|{POSITION_RE.pattern}",
+                       "not": {"enum": sorted(TAKEN_NAMES)},
+                       "description": "A name, hyphens allowed between its parts (`block1-0`), or a position."},
         "shape": {"type": "array", "items": {"anyOf": [{"type": "integer", "minimum": 1},
                                                        {"type": "string", "pattern": NAME}]},
                   "description": "Per-sample dims: positive sizes or symbolic names (`[T, 128]`)."},
@@ -211,7 +226,7 @@ def _item(open_: bool) -> dict:
     """A layer item: a bare op, or a mapping of one op (or `layers:`, a group) and the layer keys. `open_`
     also takes one unknown key (a block) and any bare name."""
     keys = {
-        "name": {"$ref": "#/$defs/name"},
+        "name": {"$ref": "#/$defs/layer_name"},
         "from": {"anyOf": [{"type": "string"}, {"type": "array", "minItems": 1, "items": {"type": "string"}}]},
         "repeat": {"anyOf": [{"type": "integer", "minimum": 0}, EXPRESSION, {
             "type": "object", "required": ["count"], "additionalProperties": False,
@@ -228,12 +243,16 @@ def _item(open_: bool) -> dict:
     properties = {op: {"$ref": f"#/$defs/layer.{op}"} for op in REGISTRY}
     properties.update({key: {**value, "description": ITEM[key]} for key, value in keys.items()})
     one = [{"required": [op]} for op in REGISTRY] + [{"required": ["layers"]}, {"required": ["share"]}]
-    mapping = {"type": "object", "properties": properties, "oneOf": one}
-    bare = {"enum": [op for op, entry in REGISTRY.items() if not _required(entry.Args)]}
+    one.append({"not": {"propertyNames": {"not": {"pattern": OP_ARG}}}})  # a key names an op argument
+    mapping = {"type": "object", "properties": properties, "oneOf": one, "patternProperties": {
+        OP_ARG: {"description": "The op an argument names (`- $activation: {...}`), with its arguments."}}}
+    bare = {"anyOf": [{"enum": [op for op, entry in REGISTRY.items() if not _required(entry.Args)]},
+                      {"type": "string", "pattern": OP_ARG}]}
     if open_:
         mapping["additionalProperties"] = {"description": "A block of the spec, with its arguments."}
-        mapping["propertyNames"] = {"pattern": NAME}
-        one.append({"not": {"propertyNames": {"enum": [*REGISTRY, *LAYER_KEYS]}}})  # a block
+        mapping["propertyNames"] = {"anyOf": [{"pattern": NAME}, {"pattern": OP_ARG}]}
+        one.append({"not": {"propertyNames": {"anyOf": [{"enum": [*REGISTRY, *LAYER_KEYS]},
+                                                        {"pattern": OP_ARG}]}}})  # a block
         needs = [op for op, entry in REGISTRY.items() if _required(entry.Args)]
         bare = {"anyOf": [bare, {"type": "string", "pattern": NAME, "not": {"enum": needs}}]}
     else:

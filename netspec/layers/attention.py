@@ -1,11 +1,15 @@
-"""Attention over token sequences [N, E], and the learnable tokens a vision transformer adds."""
+"""Attention over token sequences [N, E], the learnable tokens a vision transformer adds, and Swin's
+windowed attention and patch merging over channels-last maps [H, W, C]."""
 
 from __future__ import annotations
 
-from pydantic import Field, PositiveInt
+import math
+from typing import Annotated
 
-from ..arith import Dim, dim_sum, format_shape, is_known, nearest_divisors
-from .base import GLOBAL, Args, Call, Layer, ShapeError, arg, check_stated, count, known, register
+from pydantic import Field, NonNegativeInt, PositiveInt, ValidationInfo, field_validator
+
+from ..arith import MAX_ELEMENTS, Dim, as_tuple, dim_sum, format_shape, is_known, nearest_divisors
+from .base import GLOBAL, Args, Call, Layer, ShapeError, TensorCall, arg, check_stated, count, known, register
 
 
 def tokens(op: str, shape) -> tuple[Dim, int]:
@@ -23,6 +27,15 @@ def check_heads(heads: int, e: int) -> None:
         fits = nearest_divisors(e, heads, 6)
         raise ShapeError(f"num_heads {heads} does not divide the embedding dim {e}",
                          hint=f"use a num_heads that divides {e}: {', '.join(map(str, fits))}", arg="num_heads")
+
+
+def check_scores(heads: int, n: Dim, m: Dim) -> None:
+    """The attention weights torch makes, [heads, N, M] per sample, must fit a tensor (fewer than
+    arith.MAX_ELEMENTS elements): ShapeError otherwise. Symbolic lengths are checked once bound."""
+    if is_known(n) and is_known(m) and heads * n * m >= MAX_ELEMENTS:
+        raise ShapeError(f"its attention weights ([heads, queries, keys] = {heads}×{n}×{m}) would hold "
+                         f"{heads * n * m:,} elements per sample; a torch tensor holds fewer than 2**60",
+                         hint="attend over shorter sequences (pool or patch them first)")
 
 
 class AttentionArgs(Args):
@@ -70,6 +83,7 @@ class SelfAttention(Layer):
         _, e = tokens(self.op, shapes[0])
         check_stated(a, "embed_dim", e, "features", holder="the tokens have")
         check_heads(a.num_heads, e)
+        check_scores(a.num_heads, shapes[0][0], shapes[0][0])
         return shapes[0]
 
     def params(self, a, shapes):
@@ -144,6 +158,7 @@ class CrossAttention(Layer):
         check_stated(a, "embed_dim", e, "features", holder="the queries have")
         check_stated(a, "kdim", k, "features", holder="the memory has")
         check_heads(a.num_heads, e)
+        check_scores(a.num_heads, n, memory[0])
         return (n, e)
 
     def params(self, a, shapes):
@@ -306,3 +321,259 @@ class SinusoidalPosEmbedding(Layer):
         freq = torch.exp(torch.arange(0, e, 2, device=x.device, dtype=x.dtype) * (-math.log(10000.0) / e))
         angle = position * freq  # (N, E/2)
         return x + torch.stack([angle.sin(), angle.cos()], dim=-1).flatten(-2)  # sin, cos interleaved
+
+
+def channels_last(op: str, shape) -> tuple[int, int, int]:
+    """(H, W, C) of a per-sample channels-last map, all known."""
+    if len(shape) != 3:
+        raise ShapeError(f"{op} needs a channels-last map [H, W, C], got {format_shape(shape)}",
+                         hint="`permute: [1, 2, 0]` turns a [C, H, W] image into [H, W, C]" if len(shape) > 1
+                         else None)
+    h, w, c = shape
+    hint = "the module is built for one map size (its padding, and any windows): give the map a known size"
+    return known(h, "height", op, hint), known(w, "width", op, hint), known(c, "channel dim", op)
+
+
+Pair = PositiveInt | Annotated[list[PositiveInt], Field(min_length=2, max_length=2)]
+
+
+class WindowAttentionArgs(Args):
+    num_heads: PositiveInt = arg("num_heads", "heads")
+    window_size: Pair = arg("window_size", "window")
+    shift_size: NonNegativeInt | Annotated[list[NonNegativeInt], Field(min_length=2, max_length=2)] = \
+        arg("shift_size", "shift", default=0)
+    qkv_bias: bool = True
+    proj_bias: bool = True
+    attention_dropout: float = Field(0.0, ge=0.0, le=1.0)
+    dropout: float = Field(0.0, ge=0.0, le=1.0)
+
+    @field_validator("shift_size")
+    @classmethod
+    def _shift_inside_window(cls, shift, info: ValidationInfo):
+        window = info.data.get("window_size")  # absent when it failed itself
+        if window is not None and any(s >= k for s, k in zip(as_tuple(shift, 2), as_tuple(window, 2))):
+            raise ValueError(f"shift_size {shift} must be below window_size {window} on each axis "
+                             "(a shifted block shifts by window_size // 2)")
+        return shift
+
+
+def relative_position_index(wh: int, ww: int) -> TensorCall:
+    """Swin's [N·N] table index of the relative position of token j seen from token i in a wh×ww window
+    (N = wh·ww, tokens in row-major order): (hᵢ - hⱼ + wh - 1)·(2ww - 1) + (wᵢ - wⱼ + ww - 1)
+    (Liu et al. 2021, §3.2), as f(i) - f(j) + f(N-1) with f(p) = hₚ·(2ww - 1) + wₚ, the entries of the
+    first ww columns of a wh×(2ww-1) grid numbered row by row."""
+    f = TensorCall("flatten", (TensorCall("narrow", (TensorCall("reshape", (TensorCall("arange", (wh * (2 * ww - 1),)),
+                                                                         (wh, 2 * ww - 1))), 1, 0, ww)),))
+    last = (wh - 1) * (2 * ww - 1) + ww - 1  # f(N-1)
+    return TensorCall("flatten", (TensorCall("sub", (TensorCall("unsqueeze", (f, 1)), TensorCall("sub", (f, last)))),))
+
+
+@register
+class ShiftedWindowAttention(Layer):
+    """Multi-head self-attention within non-overlapping windows of a channels-last map, the windows shifted
+    by `shift_size` (Swin's W-MSA and SW-MSA: Liu et al. 2021, "Swin Transformer: hierarchical vision
+    transformer using shifted windows", §3.2; torchvision's `ShiftedWindowAttention`).
+
+    The map is padded with zeros at the bottom and right to whole windows; rolled by -shift_size; cut
+    into wh×ww windows whose N = wh·ww tokens attend to each other: softmax(q·kᵀ/√d + B) · v per head
+    (d = C / num_heads), B a learnable bias per head and relative position, read from a
+    [(2wh-1)·(2ww-1), heads] table through an [N·N] index; with a shift, tokens that the roll brought
+    together from different regions are kept apart by adding -100 to their scores, as torchvision does;
+    then projected, put back in place, rolled back and cropped. On an axis a single window covers
+    (padded size ≤ window), the shift is 0, as in torchvision. The padded tokens take part in the
+    attention (unmasked), as in torchvision.
+
+    Args:
+        num_heads (alias `heads`): attention heads; must divide C.
+        window_size (alias `window`): the window, an int (square) or [wh, ww].
+        shift_size (alias `shift`): the cyclic shift, an int or [sh, sw], each below the window; 0 (the
+            default) for W-MSA, window // 2 for SW-MSA.
+        qkv_bias, proj_bias: learn the biases of the qkv and output projections.
+        attention_dropout: dropout on the attention weights, in training.
+        dropout: dropout on the output, in training.
+
+    Shapes: (H, W, C) -> (H, W, C); H, W and C known (the windows are fixed when the module is built).
+
+    State (torchvision's names): `qkv` (Linear C→3C), `proj` (Linear C→C), `relative_position_bias_table`
+    (starts at zero) and the buffer `relative_position_index` (not a parameter).
+
+    Costs: params = 4C² + 4C (biases) + (2wh-1)(2ww-1)·heads; MACs over the padded map Hp×Wp:
+    Hp·Wp·4C² for the projections plus 2·Hp·Wp·N·C for q·kᵀ and weights·v in every window; bias adds,
+    scaling, the mask and softmax not counted. Receptive field: a window per axis (global when one window
+    covers the map).
+
+    Example: `- shifted_window_attention: {heads: 3, window: 7, shift: 3}`
+    """
+
+    op = "shifted_window_attention"
+    family = "attention"
+    Args = WindowAttentionArgs
+    main_arg = "num_heads"
+
+    @staticmethod
+    def geometry(a, h: int, w: int) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int]]:
+        """((wh, ww), (sh, sw), (Hp, Wp)): the window, the shift actually applied, the padded size."""
+        window = as_tuple(a.window_size, 2)
+        padded = tuple(math.ceil(n / k) * k for n, k in zip((h, w), window))
+        shift = tuple(s if k < n else 0 for s, k, n in zip(as_tuple(a.shift_size, 2), window, padded))
+        return window, shift, padded
+
+    def infer(self, a, shapes):
+        _, _, c = channels_last(self.op, shapes[0])
+        check_heads(a.num_heads, c)
+        return shapes[0]
+
+    def params(self, a, shapes):
+        c = shapes[0][-1]
+        wh, ww = as_tuple(a.window_size, 2)
+        return 4 * c * c + (3 * c if a.qkv_bias else 0) + (c if a.proj_bias else 0) + \
+            (2 * wh - 1) * (2 * ww - 1) * a.num_heads
+
+    def macs(self, a, shapes, out):
+        h, w, c = shapes[0]
+        (wh, ww), _, (hp, wp) = self.geometry(a, h, w)
+        return hp * wp * 4 * c * c + 2 * hp * wp * wh * ww * c
+
+    def rf(self, a, shapes):
+        h, w, _ = shapes[0]
+        window, _, padded = self.geometry(a, h, w)
+        return GLOBAL if window == padded else [(k, 1) for k in window]
+
+    def label(self, a):
+        wh, ww = as_tuple(a.window_size, 2)
+        shift = as_tuple(a.shift_size, 2)
+        shifted = f" shift {','.join(map(str, shift))}" if any(shift) else ""
+        return f"shifted_window_attention {a.num_heads} heads {wh}×{ww}{shifted}"
+
+    def module(self, a, shapes):
+        c = shapes[0][-1]
+        wh, ww = as_tuple(a.window_size, 2)
+        members = {"qkv": Call("Linear", (c, 3 * c), {"bias": a.qkv_bias}),
+                   "proj": Call("Linear", (c, c), {"bias": a.proj_bias}),
+                   "relative_position_bias_table": Call.parameter(((2 * wh - 1) * (2 * ww - 1), a.num_heads)),
+                   "relative_position_index": Call.buffer(relative_position_index(wh, ww))}
+        if a.attention_dropout:
+            members["attention_dropout"] = Call("Dropout", (), {"p": a.attention_dropout})
+        if a.dropout:
+            members["dropout"] = Call("Dropout", (), {"p": a.dropout})
+        return Call.container({**members, "input_shape": tuple(shapes[0])})
+
+    def forward(self, m, a, xs):
+        import torch
+
+        (x,) = xs  # (B, H, W, C)
+        h, w, c = m.input_shape
+        (wh, ww), (sh, sw), (hp, wp) = self.geometry(a, h, w)
+        n, heads, windows = wh * ww, a.num_heads, (hp // wh) * (wp // ww)
+        if (hp, wp) != (h, w):
+            x = torch.nn.functional.pad(x, (0, 0, 0, wp - w, 0, hp - h))  # zeros at the bottom and right
+        if sh or sw:
+            x = x.roll((-sh, -sw), (1, 2))
+        x = x.reshape(-1, hp // wh, wh, wp // ww, ww, c).permute(0, 1, 3, 2, 4, 5).reshape(-1, n, c)  # (B·nW, N, C)
+        qkv = m.qkv(x).reshape(-1, n, 3, heads, c // heads).permute(2, 0, 3, 1, 4)  # (3, B·nW, heads, N, d)
+        scores = (qkv[0] * (c // heads) ** -0.5) @ qkv[1].transpose(-2, -1)  # (B·nW, heads, N, N)
+        bias = m.relative_position_bias_table[m.relative_position_index]  # (N·N, heads)
+        scores = scores + bias.reshape(n, n, heads).permute(2, 0, 1)
+        if sh or sw:
+            apart = self.regions_apart(x, (wh, ww), (sh, sw), (hp, wp))  # (nW, 1, N, N)
+            scores = scores.reshape(-1, windows, heads, n, n)
+            scores = torch.where(apart, scores - 100.0, scores).reshape(-1, heads, n, n)
+        weights = scores.softmax(-1)
+        if a.attention_dropout:
+            weights = m.attention_dropout(weights)
+        x = m.proj((weights @ qkv[2]).transpose(1, 2).reshape(-1, n, c))  # (B·nW, N, C)
+        if a.dropout:
+            x = m.dropout(x)
+        x = x.reshape(-1, hp // wh, wp // ww, wh, ww, c).permute(0, 1, 3, 2, 4, 5).reshape(-1, hp, wp, c)
+        if sh or sw:
+            x = x.roll((sh, sw), (1, 2))
+        return x[:, :h, :w] if (hp, wp) != (h, w) else x
+
+    @staticmethod
+    def regions_apart(x, window, shift, padded):
+        """(nW, 1, N, N) booleans: whether tokens i and j of a window came from different regions of the
+        rolled map. Along an axis of padded size P, window k and shift s > 0, positions [0, P-k), [P-k, P-s)
+        and [P-s, P) are three regions (one region when s = 0); a position's region pair is its label."""
+        import torch
+
+        labels = []
+        for size, k, s in zip(padded, window, shift):
+            i = torch.arange(size, device=x.device)
+            labels.append(torch.ge(i, size - k).int() + torch.ge(i, size - s).int() if s else i * 0)
+        (hp, wp), (wh, ww) = padded, window
+        label = (labels[0].unsqueeze(1) * 3 + labels[1]).reshape(hp // wh, wh, wp // ww, ww)
+        label = label.permute(0, 2, 1, 3).reshape(-1, 1, wh * ww)  # (nW, 1, N)
+        return torch.ne(label.unsqueeze(-1), label.unsqueeze(-2))  # (nW, 1, N, N)
+
+
+class PatchMergingArgs(Args):
+    out_features: PositiveInt | None = arg("out_features", "out", default=None)
+    eps: float = Field(1e-5, gt=0.0)
+
+
+@register
+class PatchMerging(Layer):
+    """Halve a channels-last map by concatenating each 2×2 neighbourhood's features, then layer-normalize
+    and project them (Swin's patch merging: Liu et al. 2021, §3.1; torchvision's `PatchMerging`).
+
+    An odd H or W is first padded with zeros at the bottom or right. The four tokens of each 2×2 block
+    join in torchvision's order, x[0::2, 0::2], x[1::2, 0::2], x[0::2, 1::2], x[1::2, 1::2], into 4C
+    features, normalized by `norm` (LayerNorm(4C)) and mapped by `reduction` (Linear 4C→out, no bias).
+    Its state is declared in torchvision's order, `reduction` before `norm`, so checkpoints load in
+    order: the reason this is one op rather than concat, layernorm and linear items.
+
+    Args:
+        out_features (alias `out`): output features; default 2C, as Swin doubles the width.
+        eps: ε of the LayerNorm.
+
+    Shapes: (H, W, C) -> (⌈H/2⌉, ⌈W/2⌉, out); H, W and C known.
+
+    Costs: params = 4C·out + 8C; MACs = ⌈H/2⌉·⌈W/2⌉·4C·out; FLOPs: the LayerNorm's 5 per element of
+    the ⌈H/2⌉·⌈W/2⌉·4C merged map. Receptive field: kernel 2, stride 2 on both axes.
+
+    Example: `- patch_merging` or `- patch_merging: {out: 192}`
+    """
+
+    op = "patch_merging"
+    family = "attention"
+    Args = PatchMergingArgs
+    main_arg = "out_features"
+
+    def out_features(self, a, shape) -> int:
+        return a.out_features if a.out_features is not None else 2 * shape[-1]
+
+    def infer(self, a, shapes):
+        h, w, _ = channels_last(self.op, shapes[0])
+        return ((h + 1) // 2, (w + 1) // 2, self.out_features(a, shapes[0]))
+
+    def params(self, a, shapes):
+        c = shapes[0][-1]
+        return 4 * c * self.out_features(a, shapes[0]) + 8 * c
+
+    def macs(self, a, shapes, out):
+        return count(out) * 4 * shapes[0][-1]
+
+    def flops(self, a, shapes, out):
+        return count(out[:2]) * 4 * shapes[0][-1] * 5
+
+    def rf(self, a, shapes):
+        return [(2, 2), (2, 2)]
+
+    def label(self, a):
+        return "patch_merging" if a.out_features is None else f"patch_merging {a.out_features}"
+
+    def module(self, a, shapes):
+        c = shapes[0][-1]
+        return Call.container({"reduction": Call("Linear", (4 * c, self.out_features(a, shapes[0])), {"bias": False}),
+                               "norm": Call("LayerNorm", (4 * c,), {"eps": a.eps}),
+                               "input_shape": tuple(shapes[0])})
+
+    def forward(self, m, a, xs):
+        import torch
+
+        (x,) = xs  # (B, H, W, C)
+        h, w, _ = m.input_shape
+        if h % 2 or w % 2:
+            x = torch.nn.functional.pad(x, (0, 0, 0, w % 2, 0, h % 2))
+        x = torch.cat([x[:, 0::2, 0::2], x[:, 1::2, 0::2], x[:, 0::2, 1::2], x[:, 1::2, 1::2]], -1)  # (B, H/2, W/2, 4C)
+        return m.reduction(m.norm(x))

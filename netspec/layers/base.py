@@ -6,6 +6,8 @@ A layer type is one subclass of `Layer`, registered with `@register`, living in
 - `Args`: its pydantic argument model (torch.nn argument names, short aliases
   through `arg()`), and `main_arg`, the argument a scalar short form binds to;
 - `infer`: the shape rule (per-sample shapes, batch excluded);
+- `parts` and `part`: for an op giving several tensors (`chunk`, `split`), how many, and the
+  arguments of each (one node per part);
 - `params`, `macs`, `flops`: its costs, each with the convention it follows;
 - `rf`: how it transforms the receptive field;
 - `label`: the op with its key args, for tables and diagrams;
@@ -59,27 +61,62 @@ def arg(*names: str, **kwargs: Any) -> Any:
 
 
 @dataclass(frozen=True)
+class TensorCall:
+    """A tensor computed by `torch.<fn>(*args, **kwargs)`, described without torch; an argument may be a
+    TensorCall itself (`TensorCall("flatten", (TensorCall("arange", (9,)),))`). The value of a buffer."""
+
+    fn: str
+    args: tuple = ()
+    kwargs: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Call:
     """A torch module constructor chosen by the catalog: `torch.nn.<cls>(*args, **kwargs)`;
     or, made by `Call.parameter(shape, fill)`, a bare learnable tensor of that shape (a class token, a
     position table, a layer scale), filled with `fill` (zero by default) and held as the layer itself
-    rather than inside a module."""
+    rather than inside a module; or, made by `Call.container(...)`, a plain `nn.Module` holding named
+    modules, parameters and buffers (`Call.buffer(value)`) of its own, in that order, and plain
+    attributes its layer's `forward` reads (a window size computed from the input's shape)."""
 
     cls: str
     args: tuple = ()
     kwargs: dict = field(default_factory=dict)
 
     PARAMETER: ClassVar[str] = "Parameter"  # `cls` of a bare tensor; `args` is its shape
+    BUFFER: ClassVar[str] = "buffer"  # `cls` of a buffer; `args` is its TensorCall
+    CONTAINER: ClassVar[str] = "Module"  # `cls` of a container; `kwargs` its members
 
     @classmethod
     def parameter(cls, shape: Sequence[int], fill: float = 0.0) -> Call:
         """A bare learnable tensor of `shape`, every element `fill`."""
         return cls(cls.PARAMETER, tuple(shape), {"fill": float(fill)} if fill else {})
 
+    @classmethod
+    def buffer(cls, value: TensorCall) -> Call:
+        """A tensor a container keeps in its `state_dict` but does not learn (an index table)."""
+        return cls(cls.BUFFER, (value,))
+
+    @classmethod
+    def container(cls, members: dict[str, Any]) -> Call:
+        """A plain module whose attributes are `members`, in order: a Call (a module, a parameter or a
+        buffer) becomes state under its name, any other value a plain attribute."""
+        return cls(cls.CONTAINER, (), dict(members))
+
     @property
     def is_parameter(self) -> bool:
         """Whether this is a bare tensor (`args` its shape), not a module."""
         return self.cls == self.PARAMETER
+
+    @property
+    def is_buffer(self) -> bool:
+        """Whether this is a container's buffer (`args[0]` its TensorCall), not a module."""
+        return self.cls == self.BUFFER
+
+    @property
+    def is_container(self) -> bool:
+        """Whether this is a plain module holding the members in `kwargs`."""
+        return self.cls == self.CONTAINER
 
     @property
     def fill(self) -> float:
@@ -105,6 +142,21 @@ class Layer:
     # FLOAT: needs floating-point inputs; INDEX: needs integer ids and gives floats (a lookup);
     # ANY: moves or combines values of either kind (the output is integer when every input is)
     dtypes: ClassVar[str] = FLOAT
+
+    def parts(self, a: Args) -> int:
+        """How many tensors the op gives, known from its arguments alone: 1, or the parts of a `chunk` or
+        `split`. Each part of an op giving several becomes a node `<name>.<i>` whose arguments are
+        `part(a, i)`; `infer`, the costs, `label` and `forward` of that node take them."""
+        return 1
+
+    def part(self, a: Args, i: int) -> Args:
+        """The arguments of part `i` of an op giving several tensors (see `parts`)."""
+        raise NotImplementedError(f"`{self.op}` gives one tensor")
+
+    @property
+    def splits(self) -> bool:
+        """Whether the op gives several tensors (it defines `parts`), each a node of its own."""
+        return type(self).parts is not Layer.parts
 
     def infer(self, a: Args, shapes: Sequence[Shape]) -> Shape:
         """Output shape; raise ShapeError when the input does not fit."""

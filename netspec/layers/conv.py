@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import math
 from fractions import Fraction
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import NonNegativeInt, PositiveInt
+from pydantic import AfterValidator, Field, PositiveInt
 
 from ..arith import Dim, Shape, as_tuple, conv_out, conv_transpose_out, format_shape, int_root, is_known
 from .base import REGISTRY, Args, Call, Layer, ShapeError, arg, check_stated, count, known, register, spatial_rf
@@ -28,8 +28,10 @@ def split_input(op: str, shape: Shape, nd: int) -> tuple[Any, Shape]:
 
 
 def _channels_last_hint(shape: Shape) -> str | None:
-    """For an image given channels-last (`[28, 28, 1]`, as Keras and PIL store it): the channels-first shape."""
-    if all(isinstance(d, int) for d in shape) and shape[-1] <= 4 < shape[0]:
+    """For an image given channels-last (`[28, 28, 1]`, as Keras and PIL store it): the channels-first shape.
+    Only for a square image read that way: a feature map deep in a network (16×4×4) is no such image."""
+    square = len(shape) > 2 and len(set(shape[:-1])) == 1
+    if square and all(isinstance(d, int) for d in shape) and shape[-1] <= 4 < shape[0]:
         first = [shape[-1], *shape[:-1]]
         return (f"the input looks channels-last ({format_shape(shape)}); netspec, like torch, puts channels first: "
                 f"`input: [{', '.join(map(str, first))}]`")
@@ -96,8 +98,20 @@ def torch_kwargs(a: Args, names: tuple[str, ...]) -> dict:
     return kwargs
 
 
-Sizes = PositiveInt | list[PositiveInt]
-Paddings = NonNegativeInt | list[NonNegativeInt]
+MAX_WINDOW = 2**31 - 1  # torch's pooling and transposed-convolution kernels hold window sizes in 32-bit ints
+
+
+def _fits_torch(value: int) -> int:
+    """A kernel size, stride, padding or dilation torch can take (`avg_pool2d` with stride 2**31 fails in torch)."""
+    if value > MAX_WINDOW:
+        raise ValueError(f"{value:,} is more than 2**31 - 1, the largest window size torch's convolution and "
+                         "pooling kernels hold (32-bit integers)")
+    return value
+
+
+_Window = Annotated[int, AfterValidator(_fits_torch)]
+Sizes = Annotated[_Window, Field(gt=0)] | list[Annotated[_Window, Field(gt=0)]]
+Paddings = Annotated[_Window, Field(ge=0)] | list[Annotated[_Window, Field(ge=0)]]
 
 
 class ConvArgs(Args):

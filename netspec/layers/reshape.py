@@ -1,15 +1,29 @@
 """Reshaping ops over per-sample dims (batch excluded): flatten, unflatten, reshape, squeeze, unsqueeze,
-permute, select, mean, roll, pad and channel shuffle."""
+permute, select, mean, roll, pad, channel shuffle, and chunk and split (ops giving several tensors)."""
 
 from __future__ import annotations
 
 import math
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, PositiveInt, model_validator
 
-from ..arith import dim_product, format_shape, is_known, numel, offset_dim
-from .base import ANY, GLOBAL, Args, Call, Layer, ShapeError, batch_dim, check_dim, check_groups, count, known, register
+from ..arith import dim_product, format_shape, is_known, nearest_divisors, numel, offset_dim
+from .base import (
+    ANY,
+    GLOBAL,
+    Args,
+    Call,
+    Layer,
+    ShapeError,
+    arg,
+    batch_dim,
+    check_dim,
+    check_groups,
+    count,
+    known,
+    register,
+)
 
 
 class FlattenArgs(Args):
@@ -566,3 +580,121 @@ class ChannelShuffle(Layer):
 
     def module(self, a, shapes):
         return Call("ChannelShuffle", (a.groups,))
+
+
+class Splitting(Layer):
+    """What `chunk` and `split` share: several parts along one per-sample dim, each a node with the arguments
+    `Part` (the op's own and `part`, its index), each computed as torch's `x.chunk(...)[i]` or `x.split(...)[i]`."""
+
+    dtypes = ANY
+    family = "reshape"
+    Part: ClassVar[type[Args]]
+
+    def part(self, a, i):
+        return self.Part(**a.model_dump(), part=i)
+
+    def length(self, a, size: int, shape) -> int:
+        """The length of part `a.part` along the split dim of `size`; ShapeError when the parts do not fit it."""
+        raise NotImplementedError
+
+    def infer(self, a, shapes):
+        (shape,) = shapes
+        dim = check_dim(self.op, a.dim, shape)
+        size = known(shape[dim], f"size of dim {a.dim}", self.op)
+        return (*shape[:dim], self.length(a, size, shape), *shape[dim + 1:])
+
+    def label(self, a):
+        main = getattr(a, self.main_arg)
+        return f"{self.op} {','.join(map(str, dim_list(main)))}{f' dim={a.dim}' if a.dim else ''} [{a.part}]"
+
+    def forward(self, m, a, xs):
+        return getattr(xs[0], self.op)(getattr(a, self.main_arg), dim=batch_dim(a.dim))[a.part]
+
+
+class ChunkArgs(Args):
+    chunks: PositiveInt
+    dim: int = 0
+
+
+class ChunkPart(ChunkArgs):
+    part: int  # the node's chunk, 0 ≤ part < chunks
+
+
+@register
+class Chunk(Splitting):
+    """Split a per-sample dim into equal parts, as torch.chunk: one layer, several outputs
+    (ShuffleNet v2's channel split, Ma et al. 2018). Named `x`, its parts are `x.0`, `x.1`, ...,
+    which later layers name in `from:` or a merge; `x` alone is not one tensor.
+
+    Args:
+        chunks: how many parts; must divide the dim's size (torch would silently give fewer or
+            unequal parts: `split` gives unequal ones on purpose).
+        dim: the per-sample dim split (batch excluded); its size must be known.
+
+    Shapes: (C, H, W) -> `chunks` parts, each (C/chunks, H, W), with `dim: 0`; the other dims,
+    symbolic ones included, pass through.
+
+    Costs: none (views). Receptive field: kept.
+
+    Example: `- chunk: 2` with `name: x`, then `- concat: [x.0, branch]`
+    """
+
+    op = "chunk"
+    Args = ChunkArgs
+    Part = ChunkPart
+    main_arg = "chunks"
+
+    def parts(self, a):
+        return a.chunks
+
+    def length(self, a, size, shape):
+        if size % a.chunks:
+            nearest = nearest_divisors(size, a.chunks, 4)
+            raise ShapeError(f"chunk: {a.chunks} chunks do not divide dim {a.dim} of size {size} "
+                             f"(input {format_shape(shape)})", arg="chunks",
+                             hint=f"choose a divisor of {size}, e.g. {', '.join(map(str, nearest))}, "
+                                  "or `split` it into given sizes")
+        return size // a.chunks
+
+
+class SplitArgs(Args):
+    split_sizes: Annotated[list[PositiveInt], Field(min_length=1)] = arg("split_sizes", "sizes")
+    dim: int = 0
+
+
+class SplitPart(SplitArgs):
+    part: int  # the node's part, 0 ≤ part < len(split_sizes)
+
+
+@register
+class Split(Splitting):
+    """Split a per-sample dim into parts of the given sizes, as torch.split with a list of sizes: one layer,
+    several outputs. Named `x`, its parts are `x.0`, `x.1`, ..., which later layers name in `from:` or a
+    merge; `x` alone is not one tensor.
+
+    Args:
+        split_sizes (alias `sizes`): the size of each part along `dim`; they must add up to the dim's size.
+        dim: the per-sample dim split (batch excluded); its size must be known.
+
+    Shapes: (C, H, W) -> parts (s0, H, W), (s1, H, W), ... with `dim: 0`; the other dims, symbolic ones
+    included, pass through.
+
+    Costs: none (views). Receptive field: kept.
+
+    Example: `- split: [64, 192]` with `name: x`, then `from: x.1`
+    """
+
+    op = "split"
+    Args = SplitArgs
+    Part = SplitPart
+    main_arg = "split_sizes"
+
+    def parts(self, a):
+        return len(a.split_sizes)
+
+    def length(self, a, size, shape):
+        if sum(a.split_sizes) != size:
+            raise ShapeError(f"split sizes {a.split_sizes} add up to {sum(a.split_sizes)}, but dim {a.dim} of the "
+                             f"input {format_shape(shape)} has {size}", arg="split_sizes",
+                             hint=f"give sizes that add up to {size}")
+        return a.split_sizes[a.part]

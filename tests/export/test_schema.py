@@ -72,6 +72,10 @@ ACCEPTED = {
     "a block used as an op": "name: t\ninput: [8]\nblocks:\n  b: {args: {w: int}, layers: [{linear: $w}]}\n"
                              "layers:\n  - b: 3\n  - b: {w: 4}\n    repeat: 2\n",
     "a derived file": "extends: base.yaml\nargs: {depths: [3, 4, 6, 3]}\n",
+    "hyphenated and positional names": BASE + "  - linear: 10\n    name: block1-0\n  - relu:\n    name: '3'\n",
+    "op arguments": "name: t\ninput: [8]\nargs: {act: relu}\nlayers:\n  - $act\n  - $act:\n    name: a\n",
+    "op arguments in a block": "name: t\ninput: [8]\nblocks:\n  b:\n    args: {act: relu}\n"
+                               "    layers: [$act, {$act: null, name: a}]\nlayers: [b]\n",
     "a full train section": BASE + "  - linear: 10\ntrain:\n"
                             "  data: {dataset: {csv: {path: a.csv, target: y}}, split: [0.8, 0.1, 0.1],\n"
                             "         transform: [{resize: [8, 8]}],\n"
@@ -102,6 +106,7 @@ REJECTED = {
     "a bare op that needs arguments": (BASE + "  - linear\n", ["layers", 0], "linear"),
     "two ops in one item": (BASE + "  - linear: 10\n    relu:\n", ["layers", 0], "relu"),
     "a reserved name": (BASE + "  - linear: 10\n    name: input\n", ["layers", 0, "name"], "input"),
+    "a name with a loose hyphen": (BASE + "  - linear: 10\n    name: block1-\n", ["layers", 0, "name"], "block1-"),
     "unknown top-level key": (BASE + "  - relu\nlayer: []\n", [], "layer"),
     "no input": ("name: t\nlayers: [relu]\n", [], ""),
     "unknown optimizer": (BASE + "  - linear: 10\ntrain: {optimizer: {adamm: {lr: 0.1}}}\n", ["train", "optimizer"],

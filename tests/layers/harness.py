@@ -50,6 +50,25 @@ def check(op: str, args: dict, in_shapes: list[tuple], inputs=None):
     return out, params, macs
 
 
+def check_parts(op: str, args: dict, shape: tuple, expected: list) -> list[tuple]:
+    """An op giving several tensors (`chunk`, `split`): each part's inferred shape and forward on one random batch
+    against `expected` (torch's tensors computed from that batch by the caller's function); returns the shapes."""
+    entry = REGISTRY[op]
+    a = entry.Args.model_validate(args)
+    x = sample(shape)
+    want = expected(x)
+    assert entry.parts(a) == len(want), f"{op} {args} {shape}: {entry.parts(a)} parts, torch {len(want)}"
+    shapes = []
+    for i, tensor in enumerate(want):
+        part = entry.part(a, i)
+        out = entry.infer(part, [shape])
+        assert (BATCH, *out) == tuple(tensor.shape), f"{op} {args} {shape} part {i}: {out}, torch {tensor.shape}"
+        assert entry.params(part, [shape]) == 0 and entry.macs(part, [shape], out) == 0
+        assert torch.equal(entry.forward(None, part, [x]), tensor)
+        shapes.append(out)
+    return shapes
+
+
 def entry_and_args(op: str, args: dict):
     """The entry of `op` and its validated argument model."""
     entry = REGISTRY[op]

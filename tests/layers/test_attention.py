@@ -4,10 +4,11 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from netspec.layers import GLOBAL, REGISTRY, ShapeError, SymbolicSize
 from netspec.torch_backend import instantiate
-from tests.layers.harness import Traced, check, entry_and_args, infer, refuses_or_counts, within
+from tests.layers.harness import Traced, check, entry_and_args, infer, refuses_or_counts, rejects, within
 
 NONE = REGISTRY["pos_embedding"].Args()  # pos_embedding's defaults: one row per token
 
@@ -308,3 +309,154 @@ def test_cross_attention_refusals_and_symbolic_lengths():
     with pytest.raises(ShapeError, match=r"cross_attention needs a token sequence \[N, embed_dim\], got 3×4×4"):
         infer("cross_attention", {"heads": 1}, (4, 8), (3, 4, 4))
     assert REGISTRY["cross_attention"].arity == (2, 2)
+
+
+# ---- Swin: shifted-window attention and patch merging on channels-last maps [H, W, C] -------------------
+
+
+def swin_reference(x, m, heads, window, shift):
+    """Shifted-window attention written from its definition (Liu et al. 2021, §3.2), window by window and
+    pair by pair: pad the map to whole windows, roll it by -shift (none on an axis one window covers), and
+    let each token attend to the tokens of its window, scores q·k/√d plus the bias of their relative offset
+    (dy, dx) at table row (dy + wh - 1)·(2ww - 1) + dx + ww - 1, minus 100 between a token the roll carried
+    across the map's edge and one it did not; then project, roll back, crop."""
+    b, h, w, c = x.shape
+    (wh, ww), d = window, c // heads
+    hp, wp = -(-h // wh) * wh, -(-w // ww) * ww
+    sh, sw = (s if k < n else 0 for s, k, n in zip(shift, window, (hp, wp)))
+    padded = torch.zeros(b, hp, wp, c, dtype=x.dtype)
+    padded[:, :h, :w] = x
+    rolled = padded.roll((-sh, -sw), (1, 2))
+    q, k, v = m.qkv(rolled).split(c, dim=-1)
+    out = torch.zeros_like(rolled)
+    for top in range(0, hp, wh):
+        for left in range(0, wp, ww):
+            cells = [(top + i, left + j) for i in range(wh) for j in range(ww)]
+            for head in range(heads):
+                part = slice(head * d, (head + 1) * d)
+                scores = torch.zeros(b, len(cells), len(cells), dtype=x.dtype)
+                for p, (y0, x0) in enumerate(cells):
+                    for r, (y1, x1) in enumerate(cells):
+                        row = (y0 - y1 + wh - 1) * (2 * ww - 1) + x0 - x1 + ww - 1
+                        crossed = (y0 >= hp - sh) != (y1 >= hp - sh) or (x0 >= wp - sw) != (x1 >= wp - sw)
+                        scores[:, p, r] = (q[:, y0, x0, part] * k[:, y1, x1, part]).sum(-1) / d ** 0.5 + \
+                            m.relative_position_bias_table[row, head] - (100.0 if crossed else 0.0)
+                weights = scores.softmax(-1)
+                for p, (y0, x0) in enumerate(cells):
+                    out[:, y0, x0, part] = sum(weights[:, p, r, None] * v[:, y1, x1, part]
+                                               for r, (y1, x1) in enumerate(cells))
+    return m.proj(out).roll((sh, sw), (1, 2))[:, :h, :w]
+
+
+def flop_counted_macs(module, entry, a, x) -> int:
+    """torch's FlopCounterMode count of one forward, halved: the reference figures' MACs convention."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        entry.forward(module, a, [x])
+    return counter.get_total_flops() // 2 // x.shape[0]
+
+
+@settings(max_examples=25, deadline=None)
+@given(h=st.integers(1, 9), w=st.integers(1, 9), head_dim=st.integers(1, 3), heads=st.integers(1, 3),
+       window=st.tuples(st.integers(1, 4), st.integers(1, 4)), data=st.data())
+def test_shifted_window_attention_matches_its_definition(h, w, head_dim, heads, window, data):
+    shift = tuple(data.draw(st.integers(0, k - 1)) for k in window)
+    args = {"heads": heads, "window": list(window), "shift": list(shift)}
+    c = heads * head_dim
+    shape, params, macs = check("shifted_window_attention", args, [(h, w, c)])
+    entry, a = entry_and_args("shifted_window_attention", args)
+    m = instantiate(entry.module(a, [(h, w, c)])).double().eval()
+    with torch.no_grad():
+        m.relative_position_bias_table.normal_()
+    x = torch.randn(2, h, w, c, dtype=torch.float64)
+    with torch.no_grad():
+        torch.testing.assert_close(entry.forward(m, a, [x]), swin_reference(x, m, heads, window, shift))
+    assert shape == (h, w, c)
+    assert params == sum(p.numel() for p in m.parameters())
+    assert macs == flop_counted_macs(m, entry, a, x)
+
+
+def test_shifted_window_attention_state_is_torchvisions():
+    entry, a = entry_and_args("shifted_window_attention", {"heads": 3, "window": 7, "shift": 3})
+    m = instantiate(entry.module(a, [(56, 56, 96)]))
+    assert {k: tuple(v.shape) for k, v in m.state_dict().items()} == {
+        "relative_position_bias_table": (169, 3), "relative_position_index": (2401,),
+        "qkv.weight": (288, 96), "qkv.bias": (288,), "proj.weight": (96, 96), "proj.bias": (96,)}
+    assert [name for name, _ in m.named_buffers()] == ["relative_position_index"]  # not a parameter
+    index = m.relative_position_index.reshape(49, 49)
+    for i, j in ((0, 0), (0, 48), (48, 0), (10, 24), (30, 5)):  # row (dy + 6)·13 + dx + 6 of the table
+        (yi, xi), (yj, xj) = divmod(i, 7), divmod(j, 7)
+        assert index[i, j] == (yi - yj + 6) * 13 + xi - xj + 6
+    assert index.dtype == torch.int64 and int(index.min()) == 0 and int(index.max()) == 168
+
+
+def test_shifted_window_attention_costs_and_field():
+    entry, a = entry_and_args("shifted_window_attention", {"heads": 3, "window": 7, "shift": 3})
+    assert entry.params(a, [(56, 56, 96)]) == 4 * 96 * 96 + 4 * 96 + 169 * 3
+    # 64 windows of 49 tokens: projections 3136·4·96², products 2·64·49²·96
+    assert entry.macs(a, [(56, 56, 96)], (56, 56, 96)) == 3136 * 4 * 96 * 96 + 2 * 64 * 49 * 49 * 96
+    assert entry.macs(a, [(10, 10, 96)], (10, 10, 96)) == 196 * 4 * 96 * 96 + 2 * 4 * 49 * 49 * 96  # padded 14×14
+    assert entry.rf(a, [(56, 56, 96)]) == [(7, 1), (7, 1)]
+    assert entry.rf(a, [(7, 5, 96)]) == GLOBAL  # one window covers the map
+    assert entry.label(a) == "shifted_window_attention 3 heads 7×7 shift 3,3"
+    assert entry.geometry(a, 7, 7) == ((7, 7), (0, 0), (7, 7))  # one window: no shift, as torchvision
+
+
+def test_shifted_window_attention_refuses_what_it_cannot_build():
+    rejects("shifted_window_attention", {"heads": 2, "window": 4}, (96, 56, 56 + 1),
+            "num_heads 2 does not divide the embedding dim 57", "num_heads", None)
+    rejects("shifted_window_attention", {"heads": 1, "window": 4}, (96, 56),
+            "shifted_window_attention needs a channels-last map [H, W, C], got 96×56", None, "permute: [1, 2, 0]")
+    rejects("shifted_window_attention", {"heads": 1, "window": 4}, ("H", 56, 8),
+            "shifted_window_attention needs a known height, got symbolic `H`", None, "known size")
+    rejects("patch_merging", {}, (6, "W", 8), "patch_merging needs a known width, got symbolic `W`", None,
+            "built for one map size")
+    rejects("patch_merging", {}, (6, 8), "patch_merging needs a channels-last map [H, W, C], got 6×8", None,
+            "permute: [1, 2, 0]")
+    with pytest.raises(ValidationError, match=r"shift_size \[1, 4\] must be below window_size 4"):
+        entry_and_args("shifted_window_attention", {"heads": 1, "window": 4, "shift": [1, 4]})
+
+
+@settings(max_examples=25, deadline=None)
+@given(h=st.integers(1, 9), w=st.integers(1, 9), c=st.integers(1, 6), out=st.sampled_from([None, 5]))
+def test_patch_merging_matches_its_definition(h, w, c, out):
+    args = {} if out is None else {"out": out}
+    shape, params, macs = check("patch_merging", args, [(h, w, c)])
+    entry, a = entry_and_args("patch_merging", args)
+    m = instantiate(entry.module(a, [(h, w, c)])).double().eval()
+    x = torch.randn(2, h, w, c, dtype=torch.float64)
+    # each output cell: its 2×2 block's tokens (a zero past an odd edge), in the order (0,0), (1,0), (0,1), (1,1)
+    merged = torch.zeros(2, -(-h // 2), -(-w // 2), 4 * c, dtype=torch.float64)
+    for i in range(merged.shape[1]):
+        for j in range(merged.shape[2]):
+            for n, (dy, dx) in enumerate(((0, 0), (1, 0), (0, 1), (1, 1))):
+                if 2 * i + dy < h and 2 * j + dx < w:
+                    merged[:, i, j, n * c:(n + 1) * c] = x[:, 2 * i + dy, 2 * j + dx]
+    normed = torch.nn.functional.layer_norm(merged, (4 * c,), m.norm.weight, m.norm.bias, 1e-5)
+    with torch.no_grad():
+        torch.testing.assert_close(entry.forward(m, a, [x]), normed @ m.reduction.weight.T)
+    width = out or 2 * c
+    assert shape == (-(-h // 2), -(-w // 2), width)
+    assert params == 4 * c * width + 8 * c
+    assert macs == flop_counted_macs(m, entry, a, x)
+    assert list(m.state_dict()) == ["reduction.weight", "norm.weight", "norm.bias"]  # torchvision's order
+    assert entry.rf(a, [(h, w, c)]) == [(2, 2), (2, 2)]
+
+
+@settings(max_examples=60, deadline=None)
+@given(op=st.sampled_from(["shifted_window_attention", "patch_merging"]),
+       args=st.dictionaries(st.sampled_from(["heads", "window", "shift", "out", "eps", "dropout"]),
+                            st.one_of(st.integers(-1, 5), st.just([2, 1]), st.just(0.5), st.none()), max_size=4),
+       shape=st.lists(DIMS, max_size=4))
+def test_swin_ops_refuse_bad_combos_as_spec_errors(op, args, shape):
+    refuses_or_counts(op, args, [tuple(shape)], "N")
+
+
+def test_a_shift_past_the_window_is_located_at_the_shift():
+    from tests.test_graph import errors
+
+    (err,) = errors("name: t\ninput: [8, 8, 4]\nlayers:\n  - shifted_window_attention: {heads: 2, window: [4, 3], "
+                    "shift: [1, 3]}\n")
+    assert (err.mark.line, err.mark.col) == (4, 65)  # the `[` of `shift: [1, 3]`
+    assert "shift_size [1, 3] must be below window_size [4, 3] on each axis" in err.message

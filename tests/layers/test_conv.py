@@ -122,6 +122,10 @@ def test_label_module_and_rf():
      "the kernel spans 9 but the padded input is 8", "kernel_size", "smaller kernel_size or dilation"),
     ("conv1d", {"out": 8, "kernel": 9}, (3, 8),
      "the kernel spans 9 but the padded input is 8", "kernel_size", "use a smaller kernel_size, or more padding"),
+    ("conv2d", {"out": 8, "kernel": 3}, (28, 28, 1),
+     "the kernel spans 3 but the padded input is 1", "kernel_size", "puts channels first: `input: [1, 28, 28]`"),
+    ("conv2d", {"out": 32, "kernel": 5}, (16, 4, 4),  # a feature map, not an image given channels-last
+     "the kernel spans 5 but the padded input is 4", "kernel_size", "use a smaller kernel_size, or more padding"),
     ("conv2d", {"out": 8, "kernel": [3, 3, 3]}, (3, 8, 8),
      "kernel_size has 3 entries but the input has 2 spatial dims", "kernel_size", "a list of 2"),
     ("conv1d", {"out": 8, "kernel": 3, "stride": 2, "padding": "same"}, (3, 8),

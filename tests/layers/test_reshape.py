@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from netspec.layers import GLOBAL, REGISTRY, ShapeError, SymbolicSize
 from netspec.torch_backend import instantiate
-from tests.layers.harness import check, infer, sample
+from tests.layers.harness import check, check_parts, infer, sample
 
 shapes = st.lists(st.integers(1, 4), min_size=1, max_size=4).map(tuple)
 
@@ -365,3 +365,56 @@ def test_channel_shuffle_refusals():
     with pytest.raises(ShapeError, match="channel_shuffle needs \\[C, \\*spatial\\] \\(at least two dims\\), got 8"):
         infer("channel_shuffle", {"groups": 2}, (8,))
     assert infer("channel_shuffle", {"groups": 2}, (8, "H", "W")) == (8, "H", "W")
+
+
+@settings(max_examples=60, deadline=None)
+@given(shape=shapes, data=st.data())
+def test_chunk_matches_torch(shape, data):
+    """Accepted exactly when the chunks divide the dim, and then torch.chunk's parts, one node each."""
+    rank = len(shape)
+    dim = data.draw(st.integers(-rank, rank - 1))
+    chunks = data.draw(st.integers(1, 5))
+    args = {"chunks": chunks, "dim": dim}
+    if shape[dim] % chunks:
+        with pytest.raises(ShapeError, match=f"{chunks} chunks do not divide dim {dim} of size {shape[dim]}") as info:
+            infer("chunk", args, shape)
+        assert info.value.arg == "chunks" and "e.g." in info.value.hint
+        return
+    parts = check_parts("chunk", args, shape, lambda x: torch.chunk(x, chunks, dim=batched(dim)))
+    assert len(parts) == chunks
+    entry = REGISTRY["chunk"]
+    a = entry.Args.model_validate(args)
+    assert entry.rf(entry.part(a, 0), [shape]) is None
+
+
+@settings(max_examples=60, deadline=None)
+@given(shape=shapes, data=st.data())
+def test_split_matches_torch(shape, data):
+    rank = len(shape)
+    dim = data.draw(st.integers(-rank, rank - 1))
+    sizes = data.draw(st.lists(st.integers(1, 4), min_size=1, max_size=4))
+    args = {"sizes": sizes, "dim": dim}
+    if sum(sizes) != shape[dim]:
+        entry = REGISTRY["split"]
+        with pytest.raises(ShapeError, match=re.escape(f"split sizes {sizes} add up to {sum(sizes)}, but dim {dim}")):
+            entry.infer(entry.part(entry.Args.model_validate(args), 0), [shape])
+        return
+    parts = check_parts("split", args, shape, lambda x: torch.split(x, sizes, dim=batched(dim)))
+    assert [p[dim] for p in parts] == sizes
+
+
+def test_chunk_and_split_need_a_known_dim_and_keep_symbolic_others():
+    chunk, split = REGISTRY["chunk"], REGISTRY["split"]
+    a = chunk.part(chunk.Args.model_validate({"chunks": 2, "dim": 1}), 1)
+    assert chunk.infer(a, [("T", 8)]) == ("T", 4)
+    with pytest.raises(ShapeError, match="chunk needs a known size of dim 0, got symbolic `T`"):
+        chunk.infer(a.model_copy(update={"dim": 0}), [("T", 8)])
+    s = split.part(split.Args.model_validate({"split_sizes": [3, 5], "dim": -1}), 1)
+    assert split.infer(s, [("T", 8)]) == ("T", 5)
+    assert split.parts(s) == 2 and chunk.parts(a) == 2 and not REGISTRY["relu"].splits and chunk.splits
+    assert chunk.label(a) == "chunk 2 dim=1 [1]" and split.label(s) == "split 3,5 dim=-1 [1]"
+    for op, args in [("chunk", {"chunks": 0}), ("split", {"sizes": []}), ("split", {"sizes": [2, 0]})]:
+        with pytest.raises(ValidationError):
+            REGISTRY[op].Args.model_validate(args)
+    with pytest.raises(NotImplementedError, match="`relu` gives one tensor"):
+        REGISTRY["relu"].part(REGISTRY["relu"].Args(), 0)
