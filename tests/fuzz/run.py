@@ -184,6 +184,7 @@ def _compile(path: Path) -> tuple[str, str, dict]:
 
     import netspec
     from netspec.codegen import generate
+    from netspec.compiler import class_name
 
     torch.set_num_threads(1)
     warnings.simplefilter("ignore")  # torch's notes (`padding='same'` with an even kernel) are no finding
@@ -208,19 +209,19 @@ def _compile(path: Path) -> tuple[str, str, dict]:
         module = importlib.util.module_from_spec(loader)
         loader.loader.exec_module(module)
         classes = [v for v in vars(module).values() if isinstance(v, type) and issubclass(v, torch.nn.Module)
-                   and v.__module__ == "case_model"]
-        assert len(classes) == 1, f"the file defines {len(classes)} modules"
+                   and v.__module__ == "case_model"]  # one per block definition, then the network's
+        assert classes and classes[-1].__name__ == class_name(spec.name), f"the file's classes: {classes}"
         if result is None:
             return "compile-skipped", "no size of its symbolic dims fits", {}
         small = result.total_params <= SMALL and (result.activation_elements or 0) <= SMALL
         device = "cpu" if small else "meta"
         with torch.device(device):
-            model = classes[0]().eval()
+            model = classes[-1]().eval()
             x = {n: (torch.zeros if spec.inputs[n].dtype.startswith("int") else torch.randn)(
                 2, *shape, dtype=getattr(torch, spec.inputs[n].dtype)) for n, shape in result.inputs.items()}
         with torch.no_grad():
             try:
-                y = model(**x)
+                y = model(*x.values())  # the file's forward takes the inputs in spec order
             except NotImplementedError as exc:  # an op without a meta kernel
                 return "compile-skipped", f"meta: {exc}", {}
         y = y if isinstance(y, dict) else {"output": y}
