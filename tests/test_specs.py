@@ -17,7 +17,8 @@ EXAMPLES = [
     "logistic_regression", "softmax_regression", "mlp_digits", "cnn_digits", "lenet5", "alexnet",
     "vgg11", "vgg16", "vgg19", "vgg16_bn", "plain34", "resnet18", "resnet34", "resnet50", "resnet101",
     "resnet152", "rnn_charlm", "lstm_classifier", "conv_autoencoder", "vae", "unet", "vit_tiny",
-    "mnist1d_mlp", "mnist1d_cnn", "mnist1d_gru",
+    "mnist1d_mlp", "mnist1d_cnn", "mnist1d_gru", "mobilenet_v3_small", "mnasnet1_0", "regnet_y_400mf", "googlenet",
+    "swin_t", "shufflenet_v2_x1_0", "r3d_18", "fcn_resnet50",
 ]
 
 
@@ -143,3 +144,35 @@ def test_vit_tokens():
     assert result.graph.scopes["layers"].repeat == raw("vit_tiny")["args"]["depth"]
     assert layers["layers.0.self_attention"].output_shape == (65, 192)
     assert result.outputs["output"] == (10,)
+
+
+def test_shufflenet_splits_the_channels_where_a_unit_keeps_the_size():
+    result = analysis("shufflenet_v2_x1_0")
+    layers = result.by_name
+    assert "stage2.0.halves.0" not in layers and layers["stage2.0.3"].inputs == \
+        ["stage2.0.branch1.4", "stage2.0.branch2.7"]  # striding: both branches read the whole input
+    assert [layers[f"stage2.1.halves.{i}"].output_shape for i in (0, 1)] == [(58, 28, 28)] * 2
+    assert layers["stage2.1.3"].inputs == ["stage2.1.halves.0", "stage2.1.branch2.7"]
+    assert layers["stage2.1.branch2.0"].inputs == ["stage2.1.halves.1"]
+    assert [layers[f"stage{i}.0.4"].output_shape for i in (2, 3, 4)] == [(116, 28, 28), (232, 14, 14), (464, 7, 7)]
+
+
+def test_r3d_strides_time_and_plane_from_stage_two():
+    layers = analysis("r3d_18").by_name
+    assert layers["stem.2"].output_shape == (64, 16, 56, 56)
+    assert [layers[f"layer{i}.1.4"].output_shape for i in (1, 2, 3, 4)] == \
+        [(64, 16, 56, 56), (128, 8, 28, 28), (256, 4, 14, 14), (512, 2, 7, 7)]
+    assert "layer1.0.downsample.0" not in layers and layers["layer2.0.downsample.0"].output_shape == (128, 8, 28, 28)
+
+
+def test_fcn_resnet50_is_resnet50s_backbone_dilated_with_a_head():
+    tree = raw("fcn_resnet50")
+    assert tree["extends"] == "resnet50.yaml" and "blocks" not in tree  # resnet50's own bottleneck
+    result = analysis("fcn_resnet50")
+    layers = result.by_name
+    assert result.outputs == {"out": (21, 224, 224)}
+    for stage, dilations in {3: [1, 2, 2, 2, 2, 2], 4: [2, 4, 4]}.items():
+        convs = [layers[f"backbone.layer{stage}.{i}.conv2"].node.args for i in range(len(dilations))]
+        assert [c.dilation for c in convs] == dilations and {c.stride for c in convs} == {1}
+    assert layers["backbone.layer4.2.relu3"].output_shape == (2048, 28, 28)  # 1/8 of the input, not 1/32
+    assert layers["out"].inputs == ["classifier.4", "input"]
