@@ -1,10 +1,10 @@
 """The `netspec` command line: compiler-style diagnostics, no Python tracebacks.
 
-Each command is a module of this package that registers its own parser (`register(sub)`) and runs
-(`run(args)`), importing what it needs (torch included) only when it runs; `main` wires them.
+Each command is a module of this package (`lr-find` in lr_find.py) that registers its own parser
+(`register(sub)`) and runs (`run(args)`), importing what it needs (torch included) only when it runs; `main` wires them.
 
 Exit codes: 0 success; 1 a spec is invalid (or a run failed on its data); 2 bad usage, or an output that
-cannot be written; 3 an internal error.
+cannot be written; 3 an internal error; 130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -30,7 +30,8 @@ from .common import (
 )
 
 # In the order `netspec --help` lists them
-COMMANDS = ("validate", "summary", "draw", "compile", "export", "train", "diff", "ops", "schema", "new", "completion")
+COMMANDS = ("validate", "summary", "draw", "compile", "export", "train", "lr-find", "gradcheck", "sweep", "diff", "ops",
+            "schema", "new", "completion")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -80,8 +81,13 @@ def build_parser() -> Parser:
     parser.add_argument("-q", "--quiet", action="store_true", help=f"{QUIET} (also after the command)")
     sub = parser.add_subparsers(metavar="COMMAND", title="commands")
     for name in COMMANDS:
-        import_module(f"{__name__}.{name}").register(sub)
+        import_module(f"{__name__}.{module_name(name)}").register(sub)
     return parser
+
+
+def module_name(command: str) -> str:
+    """The module of this package that holds a command: `lr-find` -> `lr_find`."""
+    return command.replace("-", "_")
 
 
 def _tolerant_output() -> None:

@@ -4,6 +4,7 @@ a terminal) or as JSON records, the files named on the command line, and `--dim`
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -90,13 +91,18 @@ def paint(text: str, stream) -> str:
 
 
 def print_error(message: str, prog: str = "netspec") -> None:
-    print(paint(f"{prog}: error: {message}", sys.stderr), file=sys.stderr)
+    print(paint(_shown(f"{prog}: error: {message}"), sys.stderr), file=sys.stderr)
 
 
 def say(args: argparse.Namespace, text: str) -> None:
     """A line of what a command did (`wrote x.py`), unless --quiet."""
     if not getattr(args, "quiet", False):
-        print(text)
+        print(_shown(text))
+
+
+def _shown(text: str) -> str:
+    """`text` with the characters that would drive a terminal (in a file name: `a\x1b[2J.yaml`) escaped."""
+    return "\n".join(printable(line) for line in text.split("\n"))
 
 
 def errors_of(exc: SpecError | SpecErrors) -> list[SpecError]:
@@ -230,6 +236,68 @@ def positive(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"expected a positive whole number, got `{text}`")
     return int(text)
+
+
+def learning_rate(text: str) -> float | str:
+    """`--lr`: a positive number, or `auto` (the LR range test's suggestion)."""
+    return "auto" if text == "auto" else positive_float(text)
+
+
+DEVICE = dict(metavar="DEVICE", help="cpu, cuda, cuda:N or auto (override train.device)")
+SET = dict(action="append", metavar="KEY=VALUE",
+           help="override any train: key by its dotted path, e.g. optimizer.adam.weight_decay=0.01 (repeatable)")
+
+
+def parse_sets(pairs: list[str] | None, option: str = "--set") -> dict:
+    """`--set optimizer.adam.lr=0.01` pairs as overrides; values read as YAML (numbers, booleans, lists)."""
+    out = {}
+    for pair in pairs or []:
+        key, eq, value = pair.partition("=")
+        key = train_key(key)
+        if not eq or not key:
+            raise UsageError(f"{option} takes KEY=VALUE (a dotted key under train:), got `{printable(pair)}`")
+        out[key] = yaml_value(value, f"{option} {key}") if value else None
+    return out
+
+
+def train_key(key: str) -> str:
+    """A dotted key under `train:`, which may be written with its `train.` (`train.batch_size`)."""
+    return key.removeprefix("train.")
+
+
+def yaml_value(text: str, where: str):
+    """`text` read as the spec's own values are: `1e-3` is a number, `[32, 64]` a list. UsageError if it is no
+    YAML."""
+    from ..loader import parse_yaml
+
+    try:
+        return parse_yaml(text, where).tree
+    except SpecError as exc:
+        raise UsageError(f"{where}: {exc.message}") from None
+
+
+@contextlib.contextmanager
+def training_failures():
+    """A run that cannot go on for a reason outside the spec (its data, a run folder, a checkpoint) as a
+    Failure with exit 1."""
+    from ..train.checkpoint import CheckpointError
+    from ..train.data import DataError
+    from ..train.run import RunFolderError
+
+    try:
+        yield
+    except (DataError, CheckpointError, RunFolderError) as exc:
+        raise Failure(str(exc), EXIT_INVALID) from None
+
+
+def verdict(args: argparse.Namespace, result) -> int:
+    """Print a check's one-line verdict (netspec.train.practice.Result): on stdout when it passed or was
+    skipped (not with --quiet), on stderr when it failed; its exit status (0 pass or skip, 1 fail)."""
+    if result.exit_code:
+        print(result.line(), file=sys.stderr)
+    else:
+        say(args, result.line())
+    return result.exit_code
 
 
 def positive_float(text: str) -> float:

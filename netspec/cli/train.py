@@ -1,5 +1,6 @@
 """`netspec train SPEC`: train the network as its `train:` section says, into a run folder (netspec.train).
-`--quiet` prints nothing but errors (the run folder still gets its log)."""
+`--quiet` prints nothing but errors (the run folder still gets its log). `--overfit-batch [N]` instead
+checks that the network can fit one batch (netspec.train.practice.overfit_batch): exit 0 pass, 1 fail."""
 
 from __future__ import annotations
 
@@ -7,17 +8,22 @@ import contextlib
 import os
 import sys
 
+from ..train.defaults import OVERFIT_N, OVERFIT_STEPS
 from .common import (
+    DEVICE,
     EXIT_INVALID,
     EXIT_OK,
-    Failure,
+    SET,
     UsageError,
     command,
+    learning_rate,
     paint,
+    parse_sets,
     positive,
-    positive_float,
     print_error,
     readable,
+    training_failures,
+    verdict,
 )
 
 
@@ -26,28 +32,30 @@ def register(sub) -> None:
     p.add_argument("spec", metavar="SPEC", help="the spec file to train (with a train: section)")
     p.add_argument("--epochs", type=positive, metavar="N", help="override train.epochs")
     p.add_argument("--batch-size", type=positive, metavar="N", help="override train.batch_size")
-    p.add_argument("--lr", type=positive_float, metavar="LR", help="override the optimizer's learning rate")
-    p.add_argument("--device", metavar="DEVICE", help="cpu, cuda, cuda:N or auto (override train.device)")
+    p.add_argument("--lr", type=learning_rate, metavar="LR",
+                   help="override the optimizer's learning rate: a number, or `auto` (an LR range test first)")
+    p.add_argument("--device", **DEVICE)
     p.add_argument("--seed", type=int, metavar="N", help="override train.seed")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE",
-                   help="override any train: key by its dotted path, e.g. optimizer.adam.weight_decay=0.01")
+    p.add_argument("--set", **SET)
     where = p.add_mutually_exclusive_group()
     where.add_argument("--out", metavar="DIR", help="the run folder (default runs/<spec>-<timestamp>)")
     where.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last.pt, exactly")
+    p.add_argument("--overfit-batch", type=positive, nargs="?", const=OVERFIT_N, metavar="N",
+                   help=f"instead of training, check that the network fits one batch of N samples (default "
+                        f"{OVERFIT_N}) within {OVERFIT_STEPS} steps: exit 0 pass, 1 fail")
 
 
 def run(args) -> int:
     readable([args.spec])
-    overrides = _parse_sets(args.set)
-    from ..train.checkpoint import CheckpointError
-    from ..train.data import DataError
+    overrides = parse_sets(args.set)
+    if args.overfit_batch is not None:
+        return _overfit(args, overrides)
     from ..train.loop import Diverged
-    from ..train.run import RunFolderError
     from ..train.session import train
 
     quiet = getattr(args, "quiet", False)
     try:
-        with contextlib.ExitStack() as stack:
+        with contextlib.ExitStack() as stack, training_failures():
             if quiet:  # the trainer prints its lines on stdout
                 stack.enter_context(contextlib.redirect_stdout(stack.enter_context(open(os.devnull, "w"))))
             train(args.spec, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, device=args.device,
@@ -60,23 +68,19 @@ def run(args) -> int:
         print(paint("  hint: lower the learning rate (--lr), or clip gradients (train.clip_grad_norm: 1.0)",
                     sys.stderr), file=sys.stderr)
         return EXIT_INVALID
-    except (DataError, CheckpointError, RunFolderError) as exc:
-        raise Failure(str(exc), EXIT_INVALID) from None
     return EXIT_OK
 
 
-def _parse_sets(pairs: list[str] | None) -> dict:
-    """`--set optimizer.adam.lr=0.01` pairs as overrides; values read as YAML (numbers, booleans, lists)."""
-    from ..errors import SpecError
-    from ..loader import parse_yaml
+def _overfit(args, overrides: dict) -> int:
+    """`--overfit-batch N`: no run folder and no epochs, so the options about those cannot apply."""
+    refused = [option for option, value in (("--out", args.out), ("--resume", args.resume), ("--epochs", args.epochs),
+                                            ("--batch-size", args.batch_size)) if value is not None]
+    if refused:
+        raise UsageError(f"--overfit-batch takes no {refused[0]}: it trains one batch of {args.overfit_batch} "
+                         f"samples for at most {OVERFIT_STEPS} steps, and writes no run folder")
+    from ..train.practice import overfit_batch
 
-    out = {}
-    for pair in pairs or []:
-        key, eq, value = pair.partition("=")
-        if not eq or not key:
-            raise UsageError(f"--set takes KEY=VALUE (a dotted key under train:), got `{pair}`")
-        try:  # read as the spec's own values are: `1e-3` is a number, `[32, 64]` a list
-            out[key] = parse_yaml(value, f"--set {key}").tree if value else None
-        except SpecError as exc:
-            raise UsageError(f"--set {key}: {exc.message}") from None
-    return out
+    with training_failures():
+        result = overfit_batch(args.spec, args.overfit_batch, lr=args.lr, overrides=overrides, device=args.device,
+                               seed=args.seed)
+    return verdict(args, result)

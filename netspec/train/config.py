@@ -119,7 +119,8 @@ class TrainArgs(Args):
     epochs: PosInt = 10
     """Passes over the train split."""
     batch_size: PosInt = 64
-    """Samples per batch (an epoch's last batch may be smaller)."""
+    """Samples per batch (an epoch's last batch may be smaller); under torchrun, per process: a step reads
+    batch_size × processes (docs/distributed.md)."""
     clip_grad_norm: PosFloat | None = None
     """Rescale the gradients when their total L2 norm exceeds this."""
     clip_grad_value: PosFloat | None = None
@@ -781,8 +782,12 @@ def _check_input(name: str, shape, dtype: str, field_name: str, fields: dict[str
         diag.add(_error(source, f"input `{name}` takes {'integer ids' if ids else 'float values'} ({dtype}), but the "
                         f"data's `{field_name}` holds {held}", where))
     elif not fits(f.shape, shape):
+        unwritten = ("train",) not in source.marks and ("train",) not in source.key_marks
+        hint = (f"the spec has no `train:` section, so it would train on the default data (digits, "
+                f"{_fmt(f.shape)} per sample): write one whose `data:` fits input `{name}`") if unwritten \
+            else _resize_hint(f.shape, shape)
         diag.add(_error(source, f"the data's `{field_name}` is {_fmt(f.shape)} per sample, which does not fit input "
-                        f"`{name}` {_fmt(shape)}", where, hint=_resize_hint(f.shape, shape)))
+                        f"`{name}` {_fmt(shape)}", where, hint=hint))
 
 
 def _resize_hint(have: tuple, want) -> str:

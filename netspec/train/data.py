@@ -565,6 +565,9 @@ class GrayscaleToRgb(Transform):
 # --- splits and batches --------------------------------------------------------------------------------------
 
 
+INPUT = "input"  # a split's key `(INPUT, name)` holds spec input `name` made from its field (`with_inputs`)
+
+
 @dataclass
 class Splits:
     """The train/val/test splits as torch tensors, and how the network's inputs read them."""
@@ -586,6 +589,9 @@ class Splits:
         data's own scale, [0, 1] for images), then normalized with the train split's statistics."""
         out = {}
         for name, f in self.input_fields.items():
+            if augment is None and (INPUT, name) in tensors:  # made once by `with_inputs`
+                out[name] = tensors[INPUT, name]
+                continue
             values = tensors[f]
             x = values.reshape(len(values), *self.shapes[name])
             if augment is not None:
@@ -594,6 +600,15 @@ class Splits:
                 x = ((x.reshape(values.shape) - self.stats[f]["mean"]) / self.stats[f]["std"]).reshape(x.shape)
             out[name] = x
         return out
+
+    def with_inputs(self, train: bool = True) -> Splits:
+        """The splits holding, beside their fields, each input as `inputs` makes it without augmentation (key
+        `(INPUT, name)`), so that a batch of them is one index per tensor instead of a reshape and a
+        normalization per batch: val and test always, train when `train` (no augmentation, which must come
+        before normalization). It costs a second copy of each input field."""
+        names = ("train", "val", "test") if train else ("val", "test")
+        return replace(self, **{s: {**getattr(self, s), **{(INPUT, k): v for k, v in
+                                                           self.inputs(getattr(self, s)).items()}} for s in names})
 
     def to(self, device) -> Splits:
         """The splits and statistics moved to `device` (once, so `batches` then only indexes)."""
@@ -647,17 +662,21 @@ def batches(tensors: dict[str, Any], batch_size: int, shuffle: bool, seed: int, 
     The last batch may be smaller. Move the split to `device` once beforehand (`Splits.to`): here that is a
     no-op, and each batch is one index per tensor.
     """
-    import torch
-
     tensors = {k: v.to(device) for k, v in tensors.items()}
     n = _length(tensors)
-    order = None
-    if shuffle:
-        generator = torch.Generator().manual_seed((seed * 1_000_003 + epoch) % 2**63)
-        order = torch.randperm(n, generator=generator).to(device)
+    order = epoch_order(n, seed, epoch).to(device) if shuffle else None
     for i in range(start * batch_size, n, batch_size):
         at = order[i:i + batch_size] if order is not None else slice(i, i + batch_size)
         yield {k: v[at] for k, v in tensors.items()}
+
+
+def epoch_order(n: int, seed: int, epoch: int):
+    """The order in which epoch `epoch` visits `n` training samples: a `torch.randperm` drawn from a generator
+    seeded by (seed, epoch) alone (on the CPU, so every device and every process draws the same)."""
+    import torch
+
+    generator = torch.Generator().manual_seed((seed * 1_000_003 + epoch) % 2**63)
+    return torch.randperm(n, generator=generator)
 
 
 def _tensors(arrays: dict[str, Any], classes: dict[str, int]) -> dict[str, Any]:

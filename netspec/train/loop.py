@@ -4,7 +4,9 @@
 splits, the optimizer, the schedule, the loss terms, the run folder) is made in
 `netspec.train.session`. One optimizer step is `accumulate_grad_batches` micro-batches,
 each loss weighted by its share of the step's samples, so 2 micro-batches of 32
-update exactly like one batch of 64. Metrics are averaged over samples.
+update exactly like one batch of 64. Metrics are averaged over samples. Under torchrun the same loop runs
+in every process on its shard of each batch (netspec/train/distributed.py): the micro-batch weights then
+count the samples of all processes, and metrics and the decision to stop are shared.
 """
 
 from __future__ import annotations
@@ -63,8 +65,9 @@ class Metrics:
     def add(self, n: int, total, values: dict, scores: torch.Tensor | None, labels: torch.Tensor | None) -> None:
         """One batch of `n` samples: its loss, its terms' values, and (classification) its scores (n, C, *)
         with the labels (n, *)."""
+        loss = total.detach()
         for key, value in (("loss", total), *values.items()):
-            self.batch_means.setdefault(key, []).append(value.detach())
+            self.batch_means.setdefault(key, []).append(loss if value is total else value.detach())
         if scores is not None:
             if 1 in self.topk:
                 self.hits.setdefault("accuracy", []).append((scores.argmax(dim=1) == labels).sum())
@@ -75,15 +78,25 @@ class Metrics:
                     self.hits.setdefault(f"top{k}", []).append(ranked[:, :k].any(dim=1).sum())
         self.sizes.append(n)
 
-    def means(self, prefix: str) -> dict[str, float]:
-        """`{prefix}_{name}` -> the mean over the samples added (none added: no entries)."""
+    def means(self, prefix: str, world=None) -> dict[str, float]:
+        """`{prefix}_{name}` -> the mean over the samples added (none added: no entries). With a `world` of
+        several processes (netspec.train.distributed), over the samples all of them added: their sums and
+        counts are gathered and added, so the mean is exact and the same on every process."""
+        sums, count = self.sums()
+        if world is not None and world.size > 1:
+            parts = world.gather((sums, count))
+            count = sum(c for _, c in parts)
+            sums = {k: sum(s.get(k, 0.0) for s, _ in parts) for k in dict.fromkeys(k for s, _ in parts for k in s)}
+        return {f"{prefix}_{k}": v / count for k, v in sums.items()} if count else {}
+
+    def sums(self) -> tuple[dict[str, float], int]:
+        """(name -> its sum over the samples added: a batch's mean × its size, or its hits; the samples added)."""
         if not self.sizes:
-            return {}
+            return {}, 0
         sizes = torch.tensor(self.sizes, dtype=torch.float64)
-        total = float(sizes.sum())
-        out = {k: float(torch.stack(v).cpu().double() @ sizes) / total for k, v in self.batch_means.items()}
-        out.update((k, float(torch.stack(v).cpu().double().sum()) / total) for k, v in self.hits.items())
-        return {f"{prefix}_{k}": v for k, v in out.items()}
+        out = {k: float(torch.stack(v).cpu().double() @ sizes) for k, v in self.batch_means.items()}
+        out.update((k, float(torch.stack(v).cpu().double().sum())) for k, v in self.hits.items())
+        return out, sum(self.sizes)
 
 
 class EarlyStopping:
@@ -146,7 +159,7 @@ class Trainer:
             s.save("last.pt")
             if improved:
                 s.save("best.pt")
-            if s.stopper.should_stop:
+            if s.world.agree(s.stopper.should_stop):  # rank 0's decision on every process: none trains on alone
                 s.run.note(f"early stopping: {s.stopper.monitor} has not improved for {s.stopper.patience} epochs "
                            f"(best {s.stopper.best:.4g} at epoch {s.stopper.best_epoch + 1})")
                 break
@@ -158,34 +171,38 @@ class Trainer:
         s, args = self.s, self.s.config.args
         s.train_mode()
         metrics = Metrics(s.topk)
-        split = s.splits.train
         accum = args.accumulate_grad_batches
-        sizes = s.batch_sizes(len(split[next(iter(split))]))
+        # per batch: (its samples that count, the samples of the micro-batch across processes); one process: (n, n)
+        batches, sizes = s.train_batches(epoch)
         s.optimizer.zero_grad(set_to_none=True)
-        step_loss = 0.0  # the step's loss: the sample-weighted mean over its micro-batches
-        for i, batch in enumerate(s.progress(s.batches(split, shuffle=True, epoch=epoch), epoch, len(sizes))):
-            group = sizes[i - i % accum: i - i % accum + accum]
-            n = sizes[i]
-            inputs = s.inputs(batch, train=True)
-            with s.autocast():
-                outs = s.forward(inputs)
-            total, values = s.objective(outs, batch)
-            loss = total.item()  # the one sync of a micro-batch
-            if not math.isfinite(loss):
-                raise Diverged(epoch, s.step + 1, {k: float(v.detach()) for k, v in values.items()},
-                               s.last_checkpoint)
-            share = 1.0 if accum == 1 else n / sum(group)
-            s.backward(total if share == 1.0 else total * share)
-            step_loss += loss * share
-            metrics.add(n, total, values, *s.scores(outs, batch))
+        step_loss = 0.0  # the step's loss: the sample-weighted mean over its micro-batches (and processes)
+        for i, batch in enumerate(s.progress(batches, epoch, len(sizes))):
+            group = [m for _, m in sizes[i - i % accum: i - i % accum + accum]]
+            n = sizes[i][0]
             last = i == len(sizes) - 1
-            if i % accum == accum - 1 or last:
+            ends_step = i % accum == accum - 1 or last
+            with s.syncing(ends_step):
+                inputs = s.inputs(batch, train=True)
+                with s.autocast():
+                    outs = s.forward(inputs, train=True)
+                total, values = s.objective(outs, batch)
+                # the micro-batch's weight in the step's mean; DDP averages the gradients over the processes
+                share = s.world.size * n / sum(group)
+                loss = s.world.mean(total.item() * share)  # its part of the step's loss: the one sync of a micro-batch
+                if not math.isfinite(loss):  # on every process at once: the mean is NaN when any part is
+                    raise Diverged(epoch, s.step + 1, {k: float(v.detach()) for k, v in values.items()},
+                                   s.last_checkpoint)
+                s.backward(total if share == 1.0 else total * share)
+            step_loss += loss
+            if n:  # a padded sample counts in no metric
+                metrics.add(n, total, values, *s.scores(outs, batch))
+            if ends_step:
                 lr = s.optimizer.param_groups[0]["lr"]  # the lr this step uses; the schedule moves it after
                 every = args.grad_norms_every
                 s.optimizer_step(log_grads=last if every is None else (s.step + 1) % every == 0)
                 s.run.log_step({"epoch": epoch + 1, "step": s.step, "loss": step_loss, "lr": lr})
                 step_loss = 0.0
-        return metrics.means("train")
+        return metrics.means("train", s.world)
 
     @torch.no_grad()
     def evaluate(self, split_name: str) -> dict[str, float]:
@@ -194,9 +211,9 @@ class Trainer:
         s.model.eval()
         metrics = Metrics(s.topk)
         split = getattr(s.splits, split_name)
-        for batch in s.batches(split, shuffle=False, epoch=0):
+        for batch in s.eval_batches(split):
             with s.autocast():
                 outs = s.forward(s.inputs(batch))
             total, values = s.objective(outs, batch)
             metrics.add(len(next(iter(batch.values()))), total, values, *s.scores(outs, batch))
-        return metrics.means(split_name)
+        return metrics.means(split_name, s.world)

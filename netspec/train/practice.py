@@ -34,33 +34,29 @@ from ..spec import Spec, load
 from . import checkpoint
 from .config import check_train, nothing_trains
 from .data import batches
-from .run import RunFolderError, write_csv
+from .defaults import (
+    ATOL,
+    BETA,
+    CLASS_LOSS,
+    DIVERGE,
+    END_LR,
+    EPS,
+    FLOOR_GAP,
+    GRAD_BATCH,
+    GRAD_MAX_MACS,
+    GRAD_MAX_PARAMS,
+    LR_STEPS,
+    MIN_FALL,
+    OVERFIT_MAX_MACS,
+    OVERFIT_N,
+    OVERFIT_STEPS,
+    RTOL,
+    SLOPE_SPAN,
+    START_LR,
+    SYMBOLIC_DIM,
+)
+from .run import RunFolderError, new_folder, write_csv
 from .session import Setup, configure
-
-# LR range test (Smith, "Cyclical learning rates", 2017; the fastai/torch-lr-finder procedure)
-START_LR = 1e-7  # the first lr: too small to change anything
-END_LR = 10.0  # the last: far above any lr that trains
-LR_STEPS = 300  # optimizer steps: 37.5 per decade of lr, the lr × 1.064 after each
-BETA = 0.9  # smoothed = the bias-corrected exponential moving average of the losses, weight 0.9 on the past:
-# it averages ~10 steps and lags β/(1-β) = 9 steps, a quarter of a decade of lr (fastai's β = 0.98 over 100
-# steps lags 49 steps, four decades, which moves the steepest point to lrs that already diverge)
-SLOPE_SPAN = 0.5  # decades of lr over which the smoothed loss's slope is measured
-DIVERGE = 4.0  # stop once the smoothed loss exceeds 4 × the lowest smoothed loss so far
-MIN_FALL = 0.1  # pass only if the smoothed loss fell at least 10 % below its start
-
-# overfitting one batch (Karpathy, "A recipe for training neural networks", 2019; CS231n)
-OVERFIT_N = 32  # samples in the batch
-OVERFIT_STEPS = 1000  # optimizer steps at most
-CLASS_LOSS = 0.05  # classification: a mean cross-entropy of 0.05 gives the true class ≥ e^-0.05 ≈ 95 %
-FLOOR_GAP = 0.05  # other losses: within 5 % of the way from the start down to the floor (95 % of it closed)
-OVERFIT_MAX_MACS = 10**10  # skip when a step's forward pass (n samples) needs more multiply-accumulates
-
-# gradient check (torch.autograd.gradcheck in float64, fast mode)
-GRAD_BATCH = 2  # samples
-SYMBOLIC_DIM = 4  # the size given to each symbolic input dim (`T`) unless `dims` says otherwise
-GRAD_MAX_PARAMS = 5_000_000  # skip larger networks: float64 copies and per-layer Jacobian products
-GRAD_MAX_MACS = 5 * 10**8  # ... or ones needing more multiply-accumulates per sample
-EPS, ATOL, RTOL = 1e-6, 1e-5, 1e-3  # torch.autograd.gradcheck's defaults
 
 _WORD = {"pass": "passed", "fail": "failed", "skip": "skipped"}
 
@@ -138,12 +134,16 @@ def lr_find(spec: Spec | str | Path, *, out: str | Path | None = None, start_lr:
             end_lr: float = END_LR, steps: int = LR_STEPS, beta: float = BETA, diverge: float = DIVERGE,
             overrides: dict | None = None, device: str | None = None, seed: int | None = None) -> LRFindResult:
     """The LR range test on the spec's training data, its files written into `out` (default
-    `runs/<spec>-lr-find-<timestamp>`). Fails when the smoothed loss never falls by MIN_FALL."""
+    `runs/<spec>-lr-find-<timestamp>`), a new or empty folder. Fails when the smoothed loss never falls by
+    MIN_FALL. Raises SpecErrors for a wrong `train:` section, RunFolderError (before the test runs) when `out`
+    holds files or cannot be created."""
     spec, config, analysis = configure(spec, {"device": device, "seed": seed}, None, overrides)
     check_train(config, analysis, spec)
+    folder = new_folder(Path(out) if out is not None else
+                        Path("runs") / f"{spec.name}-lr-find-{time.strftime('%Y%m%d-%H%M%S')}")
     result = lr_range_test(Setup(spec, config, analysis, None, None, False, folder=False), start_lr, end_lr, steps,
                            beta, diverge)
-    result.write(out if out is not None else Path("runs") / f"{spec.name}-lr-find-{time.strftime('%Y%m%d-%H%M%S')}")
+    result.write(folder)
     return result
 
 
@@ -198,8 +198,9 @@ def _verdict(name: str, lrs: list, losses: list, smoothed: list, diverged: float
     import numpy as np
 
     result = LRFindResult(name, "lr-find", "fail", "", lrs, losses, smoothed, diverged_lr=diverged, settings=settings)
-    if len(smoothed) < 3:
-        result.reason = f"the loss diverged after {len(smoothed)} steps, at lr {diverged:.3g}: start lower"
+    if len(smoothed) < 3:  # too few points for a slope
+        result.reason = (f"the loss diverged after {len(smoothed)} steps, at lr {diverged:.3g}: start lower"
+                         if diverged is not None else f"{len(smoothed)} steps are too few: the test needs 3 at least")
         return result
     low = int(np.argmin(smoothed))
     result.lowest_lr = lrs[low]

@@ -73,11 +73,7 @@ class RunDir:
             run.grads = _read_csv(run.path / "grad_norms.csv")
         else:
             path = Path(out) if out is not None else Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
-            if path.exists() and (not path.is_dir() or any(path.iterdir())):
-                raise RunFolderError(f"{path} already holds files; choose another --out, or --resume it"
-                                     if path.is_dir() else f"{path} is a file, not a folder; choose another --out")
-            path.mkdir(parents=True, exist_ok=True)
-            run = cls(path, progress)
+            run = cls(new_folder(path, "choose another --out, or --resume it"), progress)
         atomic_write(run.path / "spec.yaml", _dump(tree))
         return run
 
@@ -155,6 +151,21 @@ class RunDir:
         write_plots(self, setup)
         shown = ", ".join(f"{k} {summary[k]:.4g}" for k in ("test_loss", "test_accuracy") if k in summary)
         self.note("done: " + (f"{shown}; " if shown else "") + f"run folder {self.path}")
+
+
+def new_folder(path: Path, hint: str = "choose another --out") -> Path:
+    """`path` as a new folder for a command's files: created (with its parents), or taken when it is an empty
+    folder. Raises RunFolderError when it holds files (`hint` says what to do instead), is a file, or cannot be
+    created."""
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        raise RunFolderError(f"{path} already holds files; {hint}" if path.is_dir()
+                             else f"{path} is a file, not a folder; choose another --out")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a file where a parent folder should be, no permission
+        raise RunFolderError(f"cannot create the folder {path}: {exc.strerror or exc}; choose another --out") \
+            from None
+    return path
 
 
 def _without(tree: dict, safe: tuple[str, ...]) -> dict:

@@ -25,7 +25,8 @@ from ..spec import Spec, load
 from . import checkpoint
 from .augment import pipeline
 from .config import SAFE_TO_CHANGE, TrainConfig, check_fields, check_train, lr_override, parse_train
-from .data import DataError, Field, Splits, batches, prepare
+from .data import INPUT, DataError, Field, Splits, batches, epoch_order, prepare
+from .distributed import World
 from .grads import GradMonitor
 from .loop import Diverged, EarlyStopping, Objective, Trainer
 from .optim import LRSchedule, param_groups
@@ -54,17 +55,21 @@ def train(spec: Spec | str | Path, *, epochs: int | None = None, batch_size: int
     `runs/<spec>-<timestamp>`); `resume` continues the run in that folder exactly. Raises SpecError(s)
     for a wrong section, DataError for missing or malformed data, RunFolderError for an `out` folder that
     holds files or a run that cannot be resumed (its spec changed), CheckpointError, and Diverged when the
-    loss becomes NaN or infinite.
+    loss becomes NaN or infinite. Started by torchrun (several processes), it trains with
+    DistributedDataParallel (netspec/train/distributed.py, docs/distributed.md); every process returns the Run.
     """
     spec, config, analysis = configure(spec, dict(zip(OVERRIDES, (epochs, batch_size, seed, device))), lr, overrides)
     check_train(config, analysis, spec)
     setup = Setup(spec, config, analysis, out, resume, progress)
     try:
         final = Trainer(setup).fit()
-    except Diverged as exc:
+        run = Run(setup.run.path, setup.finish(final))
+    except Diverged as exc:  # on every process at the same step
         setup.run.note(f"stopped: {exc}")
+        setup.world.close()
         raise
-    return Run(setup.run.path, setup.finish(final))
+    setup.world.close()
+    return run
 
 
 def configure(spec: Spec | str | Path, given: dict[str, Any], lr: float | str | None = None,
@@ -88,13 +93,20 @@ class Setup:
                  folder: bool = True):
         args = config.args
         self.spec, self.config, self.analysis = spec, config, analysis
-        self.device = _device(args.device, spec)
+        # under torchrun, one process of several (netspec/train/distributed.py); the practice benches train alone
+        self.world = World.from_env() if folder else World()
+        self.device = self.world.device(_device(args.device, spec))
+        self.world.start(self.device)
         _seed_everything(args.seed, args.deterministic)
         self.started = time.perf_counter()
         root = Path(spec.file).parent
         self.splits = prepare(config, dict(analysis.inputs), root).to(self.device)
         if config.dataset.entry.fields(config.dataset.args) is None:  # only loading told them: check them now
             check_fields(config, analysis, spec, _fields(self.splits))
+        self.augment = pipeline(config.augment)
+        if self.augment is not None:
+            self.augment = self.augment.to(self.device)
+        self.splits = self.splits.with_inputs(train=self.augment is None)
         from ..compiler import build
 
         self.model = build(spec, device=self.device)
@@ -106,9 +118,6 @@ class Setup:
         self.input_names = list(analysis.inputs)
         self.outputs = list(analysis.outputs)
         self.objective = Objective(config.loss, [tuple(n or self.outputs[0] for n in t.outputs) for t in config.loss])
-        self.augment = pipeline(config.augment)
-        if self.augment is not None:
-            self.augment = self.augment.to(self.device)
         opt = config.optimizer
         self.auto_lr = opt.args.lr == "auto"  # built with the optimizer's default lr until the LR range test
         groups = param_groups(self.model, args.param_groups)
@@ -118,7 +127,7 @@ class Setup:
                                  scaled=args.precision == "fp16")
         self.freezing = Freezing(self.model, args, {n for n, node in analysis.graph.nodes.items() if node.frozen})
         self.freezing.apply(0)
-        self.steps_per_epoch = math.ceil(math.ceil(self.splits.sizes()["train"] / args.batch_size)
+        self.steps_per_epoch = math.ceil(math.ceil(self.splits.sizes()["train"] / (args.batch_size * self.world.size))
                                          / args.accumulate_grad_batches)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=args.precision == "fp16")
         es = args.early_stopping
@@ -131,15 +140,19 @@ class Setup:
         self.lr_found: dict[str, Any] | None = None
         if folder:
             tree = resolved_tree(spec, config.raw)
-            self.run = RunDir.open(spec.name, out, resume, tree, SAFE_TO_CHANGE, progress)
+            self.run = self.world.open_run(lambda: RunDir.open(spec.name, out, resume, tree, SAFE_TO_CHANGE, progress))
             if self.auto_lr:
                 self._choose_lr(resume is not None)
         self.schedule = LRSchedule(config.schedule, self.optimizer, self.steps_per_epoch, args.epochs) \
             if config.schedule is not None else None
         if resume is not None:
             self._resume()
+        self.net = self.world.wrap(self.model)  # what trains: the module, or the module in DDP
         if folder:
             self.run.start(self.describe())
+            if self.world.size > 1:
+                self.run.note(f"distributed: {self.world.size} processes ({self.world.backend}), batch "
+                              f"{args.batch_size} each, {args.batch_size * self.world.size} per step")
             for line in ([self.loaded.line()] if self.loaded else []) + (self._lr_lines() if self.lr_found else []):
                 self.run.note(line)
 
@@ -152,7 +165,8 @@ class Setup:
             self.lr_found = LRFindResult.read(self.run.path)
         else:
             result = lr_range_test(self)
-            result.write(self.run.path)
+            if self.world.leader:
+                result.write(self.run.path)
             if not result.passed:
                 raise self.spec.source.error(f"lr: auto: {result.reason}", self.config.optimizer.args_path + ("lr",),
                                              hint="write the lr; `netspec lr-find SPEC` draws the curve")
@@ -174,9 +188,16 @@ class Setup:
             xs = {k: v.contiguous(memory_format=torch.channels_last) if v.dim() == 4 else v for k, v in xs.items()}
         return xs
 
-    def forward(self, inputs: dict) -> dict[str, torch.Tensor]:
-        """Output name -> tensor."""
-        return self.named(self.model(*[inputs[n] for n in self.input_names]))
+    def forward(self, inputs: dict, train: bool = False) -> dict[str, torch.Tensor]:
+        """Output name -> tensor. A training step (`train`) runs through DDP when there are several processes, so
+        that its backward pass averages their gradients; evaluation runs the module alone."""
+        net = self.net if train else self.model
+        return self.named(net(*[inputs[n] for n in self.input_names]))
+
+    def syncing(self, sync: bool):
+        """The context of a micro-batch's forward and backward pass: with several processes, gradients are
+        averaged across them only when `sync` (the step's last micro-batch)."""
+        return self.world.syncing(self.net, sync)
 
     def named(self, out) -> dict[str, torch.Tensor]:
         """What the module returned as output name -> tensor (a one-output module returns a tensor)."""
@@ -196,11 +217,14 @@ class Setup:
         return torch.autocast(self.device.type, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
 
     def backward(self, loss: torch.Tensor) -> None:
-        self.scaler.scale(loss).backward()
+        (self.scaler.scale(loss) if self.scaler.is_enabled() else loss).backward()
 
     def begin_epoch(self, epoch: int) -> None:
         """Freeze and thaw parameters for `epoch` (counted from 0), noting layers `unfreeze` turns on."""
         thawed = self.freezing.apply(epoch)
+        self.world.seed_epoch(self.config.args.seed, epoch)
+        if thawed:
+            self.net = self.world.wrap(self.model)  # DDP averages the gradients of what trained when it was made
         if thawed and self.run is not None:
             n = sum(self.freezing.params[name].numel() for name in thawed)
             self.run.note(f"epoch {epoch + 1}: unfreezing {', '.join(self.freezing.thawed)} ({n:,} params)")
@@ -229,15 +253,43 @@ class Setup:
                 torch.nn.utils.clip_grad_norm_(params, args.clip_grad_norm)
             else:
                 torch.nn.utils.clip_grad_value_(params, args.clip_grad_value)
-        self.scaler.step(self.optimizer)
-        self.scaler.update()
+        if self.scaler.is_enabled():
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         self.step += 1
         if self.schedule is not None:
             self.schedule.after_step()
 
     def batches(self, split: dict, shuffle: bool, epoch: int):
-        return batches(split, self.config.args.batch_size, shuffle, self.config.args.seed, epoch, self.device)
+        """The batches of a split, of what a step reads (`read`)."""
+        return batches(self.read(split), self.config.args.batch_size, shuffle, self.config.args.seed, epoch,
+                       self.device)
+
+    def read(self, split: dict) -> dict:
+        """What a step reads of a split: the targets of the loss terms, and each input made once
+        (`Splits.with_inputs`) or else its field."""
+        targets = {t.target for t in self.config.loss if t.target is not None}
+        made = {f for name, f in self.splits.input_fields.items() if (INPUT, name) in split}
+        return {k: v for k, v in split.items() if k in targets or k not in made}
+
+    def train_batches(self, epoch: int):
+        """(batches, sizes): this process's training batches of epoch `epoch`, and for each (the samples in it
+        that count, the samples of its micro-batch across all processes) — (b, b) with one process; with
+        several, its shard (`World.shard`), where a padded sample counts 0."""
+        split, args = self.splits.train, self.config.args
+        n = len(next(iter(split.values())))
+        if self.world.size == 1:
+            return self.batches(split, True, epoch), [(b, b) for b in self.batch_sizes(n)]
+        shard = self.world.shard(epoch_order(n, args.seed, epoch).to(self.device), args.batch_size)
+        tensors = self.read(split)
+        return ({k: v[at] for k, v in tensors.items()} for at, _, _ in shard), [(k, m) for _, k, m in shard]
+
+    def eval_batches(self, split: dict):
+        """The batches of an evaluated split, in order: with several processes, this process's share."""
+        return self.batches(self.world.part(split), False, 0)
 
     def batch_sizes(self, n: int) -> list[int]:
         """The sizes of an epoch's batches (the last may be short)."""
@@ -254,6 +306,9 @@ class Setup:
         return str(path) if path.exists() else None
 
     def save(self, name: str) -> None:
+        """Write checkpoint `name` into the run folder (rank 0 alone, with several processes)."""
+        if not self.world.leader:
+            return
         checkpoint.save(self.run.path / name, {
             "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
             "schedule": self.schedule.state_dict() if self.schedule else None, "scaler": self.scaler.state_dict(),
@@ -304,6 +359,9 @@ class Setup:
             "wall_seconds": round(time.perf_counter() - self.started, 3),
             "versions": {"netspec": __version__, "torch": torch.__version__, "python": sys.version.split()[0]},
         }
+        if self.world.size > 1:
+            summary["distributed"] = {"processes": self.world.size, "backend": self.world.backend,
+                                      "batch_per_step": self.config.args.batch_size * self.world.size}
         if self.lr_found is not None:
             summary["lr_find"] = self.lr_found
         if self.loaded is not None:

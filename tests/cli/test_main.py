@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from netspec import __version__
-from netspec.cli import COMMANDS, build_parser
+from netspec.cli import COMMANDS, build_parser, module_name
 from netspec.cli.common import commands, options
 from tests.cli.helpers import BAD, GOOD, ROOT, call, netspec, write
 
@@ -19,10 +19,10 @@ PACKAGE = ROOT / "netspec" / "cli"
 
 def test_one_module_per_command_each_registering_its_own_parser():
     modules = {p.stem for p in PACKAGE.glob("*.py")} - {"__init__", "common"}
-    assert modules == set(COMMANDS)
+    assert modules == {module_name(name) for name in COMMANDS}
     assert [name for name, _, _ in commands(build_parser())] == list(COMMANDS)
     for name in COMMANDS:
-        tree = ast.parse((PACKAGE / f"{name}.py").read_text())
+        tree = ast.parse((PACKAGE / f"{module_name(name)}.py").read_text())
         functions = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
         assert {"register", "run"} <= functions, name
 

@@ -482,3 +482,13 @@ def test_mutated_sections_validate_or_fail_with_located_errors(mutations):
     except (SpecError, SpecErrors):
         return
     raise AssertionError("validate_train failed but parse_train and check_train passed")
+
+
+def test_a_spec_without_a_train_section_is_told_so_when_the_default_data_does_not_fit():
+    """lenet5-like: no `train:`, so the default digits would train it; the hint says the section is missing."""
+    spec = netspec.loads(BIG.removesuffix("train:\n"), "net.yaml")
+    with pytest.raises(SpecErrors) as info:
+        check_train(parse_train(spec), netspec.analyze(spec), spec)
+    (error,) = info.value.errors
+    assert "does not fit input `input` 784" in error.message
+    assert "the spec has no `train:` section" in error.hint and "digits" in error.hint

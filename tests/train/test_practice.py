@@ -103,6 +103,13 @@ def test_the_range_test_fails_when_the_loss_never_falls():
     assert "never fell 10% below its start" in result.reason and "nothing learns" in result.reason
 
 
+def test_the_range_test_fails_on_too_few_steps_whether_or_not_it_diverged():
+    result = _verdict("short", [1e-3, 1e-2], [2.3, 2.2], [2.3, 2.25], None, {})  # steps=2, no divergence
+    assert result.status == "fail" and result.reason == "2 steps are too few: the test needs 3 at least"
+    result = _verdict("short", [1.0], [2.3], [2.3], 3.0, {})
+    assert result.reason == "the loss diverged after 1 steps, at lr 3: start lower"
+
+
 # --- overfitting one batch -----------------------------------------------------------------------------------
 
 

@@ -76,9 +76,12 @@ def test_out_folder_with_files_is_refused(tmp_path, capsys):
     (tmp_path / "file").write_text("mine")
     assert main(["train", str(spec), "--out", str(tmp_path / "busy")]) == 1
     assert main(["train", str(spec), "--out", str(tmp_path / "file")]) == 1
+    assert main(["train", str(spec), "--out", str(tmp_path / "file" / "run")]) == 1  # no internal error
     err = capsys.readouterr().err.splitlines()
     assert err == [f"netspec: error: {tmp_path / 'busy'} already holds files; choose another --out, or --resume it",
-                   f"netspec: error: {tmp_path / 'file'} is a file, not a folder; choose another --out"]
+                   f"netspec: error: {tmp_path / 'file'} is a file, not a folder; choose another --out",
+                   f"netspec: error: cannot create the folder {tmp_path / 'file' / 'run'}: Not a directory; "
+                   "choose another --out"]
     assert [p.name for p in (tmp_path / "busy").iterdir()] == ["notes.txt"]
 
 
