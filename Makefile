@@ -50,7 +50,7 @@ demo: setup
 	@echo "== netspec train specs/cnn_digits.yaml --out $(RUN)"
 	@$(NETSPEC) train specs/cnn_digits.yaml --out $(RUN)
 	@echo "== written"
-	@echo "gallery:    docs/gallery/ ($(words $(GALLERY)) diagrams)"
+	@echo "gallery:    docs/gallery/ (and the cookbook's diagrams in docs/cookbook/)"
 	@echo "compiled:   out/resnet18.py"
 	@echo "run folder: $(RUN)"
 	@echo "netspec is not on your PATH: run $(NETSPEC), or 'source $(VENV)/bin/activate' first"
@@ -65,23 +65,22 @@ bench: setup $(VENV)/.bench
 	$(PY) benchmarks/analysis_speed.py
 	$(PY) benchmarks/draw_speed.py
 
-# docs/gallery/*.svg: the lecture's networks drawn from specs/ (DEPTH_<spec> overrides the default depth).
-GALLERY := mlp_digits lenet5 vgg16 resnet18 resnet152 lstm_classifier conv_autoencoder vae unet
-DEPTH_resnet18  := 9
-DEPTH_resnet152 := 0
-
+# docs/gallery/*.svg and docs/cookbook/*.svg: the lecture's networks drawn from specs/, every one redrawn each
+# time (the list and the depths are netspec/docsite.py's GALLERY and COOKBOOK).
 gallery: setup
-	@mkdir -p docs/gallery
-	@$(foreach s,$(GALLERY),$(NETSPEC) draw -q specs/$(s).yaml -o docs/gallery/$(s).svg \
-	  $(if $(DEPTH_$(s)),--depth $(DEPTH_$(s))) &&) echo "drew $(words $(GALLERY)) specs into docs/gallery/"
+	@$(PY) -m netspec.docsite docs --diagrams
 
 # The generated references (below each file's marker line) and the JSON Schema editors read; tests keep them current.
+# Then the gallery and cookbook pages with their diagrams (netspec/docsite.py), and the site (mkdocs.yml) into site/.
 docs: setup
 	$(PY) -m netspec.docgen docs/layers.md docs/training.md docs/cli.md
 	$(NETSPEC) schema -o docs/netspec.schema.json
+	$(PY) -m netspec.docsite docs
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --quiet
+	@echo "the site is in site/ (open site/index.html, or serve it: $(PY) -m mkdocs serve)"
 
 clean:
-	rm -rf $(VENV) out runs .pytest_cache .hypothesis
+	rm -rf $(VENV) out runs site .pytest_cache .hypothesis
 
 # Fuzzing (docs/security.md, "Fuzzing"): thousands of mutated specs through validate and compile, 2,000 random
 # specs against torch, then the coverage-guided harnesses of the loader and the expression evaluator.

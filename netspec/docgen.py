@@ -205,17 +205,27 @@ def _anchor(title: str) -> str:
 
 def _markdown(doc: str) -> str:
     """Docstring sections as Markdown lists: a line indented 4 spaces (`Args:` items) is an item, one indented
-    deeper continues it."""
+    deeper continues it. A blank line goes before each list (Python-Markdown, which builds the docs site,
+    starts no list right under a paragraph line), and `*` outside code spans is escaped (`(*, in_features)`
+    is a shape, not emphasis)."""
     out = []
     for line in doc.splitlines():
-        text = line.strip()
+        text = _escape_stars(line.strip())
         if line.startswith("        ") and out and out[-1].startswith(("-", "  ")):
             out.append(f"  {text}")
         elif line.startswith("    ") and text:
+            if out and out[-1] and not out[-1].startswith(("-", "  ")):
+                out.append("")
             out.append(f"- {text}")
         else:
-            out.append(line)
+            out.append(_escape_stars(line))
     return "\n".join(out)
+
+
+def _escape_stars(text: str) -> str:
+    """`*` escaped outside `code spans` (the parts between backticks)."""
+    parts = text.split("`")
+    return "`".join(part.replace("*", "\\*") if i % 2 == 0 else part for i, part in enumerate(parts))
 
 
 def _entry(name: str, entry) -> list[str]:

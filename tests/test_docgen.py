@@ -106,3 +106,14 @@ def test_doc_args_reads_the_args_section():
     assert doc_args(doc) == {"embedding_dim": "the length of each vector.", "mu": "the names.",
                              "logvar": "the names."}
     assert doc_args("One line.\n\nArgs: none.\n") == {}
+
+
+def test_docstring_lists_become_markdown_lists_with_stars_escaped():
+    """Python-Markdown (the docs site) starts no list right under a paragraph line: `Args:` is followed by a
+    blank line (embedding's and layernorm's arguments were one run-on paragraph), and `*` outside code spans
+    is escaped (`(*, in_features)` is a shape, not emphasis)."""
+    from netspec.docgen import _markdown
+
+    doc = "What.\n\nArgs:\n    a: first, `x*y` kept.\n        more of a.\n    b: second.\n\nShapes: (*) -> (*, n)."
+    assert _markdown(doc).splitlines() == ["What.", "", "Args:", "", "- a: first, `x*y` kept.", "  more of a.",
+                                           "- b: second.", "", "Shapes: (\\*) -> (\\*, n)."]

@@ -121,8 +121,8 @@ def test_default_depth_expands_small_graphs_and_fits_the_node_budget():
     graph = netspec.build_graph(netspec.loads(RESIDUAL))
     assert to_dot(graph).source.count("[label=<") == expanded_count(graph)
     deep = RESIDUAL.replace("repeat: 3", "repeat: 30")
-    source = to_dot(netspec.loads(deep)).source
-    assert '"stage.29" [label=<' in source and "stage.29.conv" not in source  # blocks collapsed
+    source = to_dot(netspec.loads(deep)).source  # 30 alike copies: the repeat is one node, with its count
+    assert "stage [label=<" in source and "res ×30" in source and "stage.29" not in source
 
 
 def test_collapsing_many_scopes_scans_the_edges_once(monkeypatch):
@@ -139,7 +139,7 @@ def test_collapsing_many_scopes_scans_the_edges_once(monkeypatch):
     assert len(nodes) == 1000 + 4  # input, the copies, flatten, fc, output
     copies = [line for line in nodes if line.lstrip().startswith('"stage.')]
     assert len(copies) == 1000 and all("8×16×16 → 8×16×16" in line and "584 params" in line for line in copies)
-    assert len(calls) <= 2  # the crossing shapes of every scope in one pass, then the drawn edges
+    assert len(calls) <= 3  # the crossing shapes of every scope in one pass, the U's skips, the drawn edges
     assert '"stage.0" -> "stage.1"' in source and '"stage.999" -> 1' in source
 
 
@@ -374,3 +374,303 @@ def test_resnet152_default_is_collapsed_to_one_page():
     source = to_dot(graph).source
     assert source.count("[label=<") <= MAX_NODES
     assert "bottleneck ×36" in source  # layer3, one node
+
+
+# ---- the default expansion, colours and layouts -------------------------------------------------------------
+
+MOBILE = """
+name: mobile_like
+input: [3, 64, 64]
+blocks:
+  bneck:
+    args: {out: int, stride: int}
+    layers:
+      - conv2d: {out_channels: 32, kernel_size: 1, bias: false}
+        name: expand
+      - batchnorm2d:
+      - relu6
+      - conv2d: {out_channels: 32, kernel_size: 3, stride: $stride, padding: 1, groups: 32, bias: false}
+        name: depthwise
+      - batchnorm2d:
+      - relu6
+      - conv2d: {out_channels: $out, kernel_size: 1, bias: false}
+        name: project
+      - batchnorm2d:
+  res:
+    args: {out: int}
+    layers:
+      - bneck: {out: $out, stride: 1}
+        name: body
+      - add: [body, input]
+layers:
+  - conv2d: {out_channels: 16, kernel_size: 3, stride: 2, padding: 1}
+    name: stem
+  - bneck: {out: 16, stride: 1}
+    name: b1
+  - bneck: {out: 24, stride: 2}
+    name: b2
+  - res: 24
+    repeat: 2
+    name: b3
+  - bneck: {out: 40, stride: 2}
+    name: b4
+  - res: 40
+    repeat: 3
+    name: b5
+  - bneck: {out: 80, stride: 2}
+    name: b6
+  - res: 80
+    repeat: 3
+    name: b7
+  - adaptive_avgpool2d: 1
+  - flatten
+  - linear: 10
+    name: fc
+"""
+
+
+def drawn_as(source: str, scope: str) -> str:
+    """How a scope is drawn in DOT source: `open` (a cluster), `node` (collapsed) or `hidden` (inside a
+    collapsed scope)."""
+    quoted = f'"{scope}"' if not scope.isidentifier() else scope
+    if f"subgraph cluster_{scope} {{" in source or f'subgraph "cluster_{scope}" {{' in source:
+        return "open"
+    return "node" if f"\t{quoted} [label=<" in source else "hidden"
+
+
+def spec_texts() -> list[tuple[str, Path | str]]:
+    """Every shipped spec (as its file: some `extend` others) and the MobileNet-style one (as text)."""
+    return [(p.stem, p) for p in spec_files()] + [("mobile_like", MOBILE)]
+
+
+def load_any(source: Path | str):
+    return netspec.load(source) if isinstance(source, Path) else netspec.loads(source)
+
+
+@pytest.mark.parametrize("name, text", spec_texts(), ids=[n for n, _ in spec_texts()])
+def test_the_default_draws_every_copy_of_a_block_the_same_way(name, text):
+    """No block type has one instance drawn open and another collapsed to a node (the MobileNet-style spec
+    has its first block of a stage on its own and the next ones in a repeat: all collapse together)."""
+    graph = netspec.build_graph(load_any(text))
+    source = to_dot(graph).source
+    looks: dict[str, set[str]] = {}
+    for scope in graph.scopes.values():
+        if scope.kind == "block":
+            looks.setdefault(scope.op, set()).add(drawn_as(source, scope.name))
+    assert all(not {"open", "node"} <= drawn for drawn in looks.values()), looks
+    if name == "mobile_like":
+        assert looks["bneck"] <= {"node", "hidden"} and drawn_as(source, "b1") == "node"
+        assert drawn_as(source, "b5.0.body") == "node"  # a copy in a repeat, like b1 on its own
+
+
+def test_explicit_depth_collapses_every_instance_of_a_block_type_alike():
+    source = to_dot(netspec.loads(MOBILE), depth=2).source  # b5.0.body is at level 2, b1 at level 0
+    assert drawn_as(source, "b1") == drawn_as(source, "b5.0.body") == "node"
+    assert drawn_as(source, "b5") == "open" and drawn_as(source, "b5.0") == "open"
+
+
+def test_alike_copies_of_a_repeat_are_one_node_by_default():
+    vit = netspec.load(SPECS / "vit_tiny.yaml")  # six identical encoder blocks
+    source = to_dot(vit).source
+    assert drawn_as(source, "layers") == "node" and "encoder_block ×6" in source
+    assert drawn_as(to_dot(vit, depth=1).source, "layers.0") == "node"  # an explicit depth draws each copy
+
+
+def test_every_family_has_its_own_colour_and_look():
+    from netspec.draw import FAMILY_BORDERS, FAMILY_STYLES
+    from netspec.layers import REGISTRY
+
+    families = {entry.family for entry in REGISTRY.values()}
+    assert families <= set(FAMILY_COLORS)  # none falls back to a spare colour
+    looks = {f: (FAMILY_COLORS[f], FAMILY_BORDERS.get(f), FAMILY_STYLES.get(f)) for f in FAMILY_COLORS}
+    assert len(set(looks.values())) == len(looks)
+    for a, b in [("attention", "norm"), ("regularization", "reshape"), ("conv", "linear"), ("merge", "pool")]:
+        assert FAMILY_COLORS[a] != FAMILY_COLORS[b]
+
+
+def rgb(colour: str) -> tuple[int, ...]:
+    return tuple(int(colour[i:i + 2], 16) for i in (1, 3, 5))
+
+
+def luminance(colour: str) -> float:
+    """Relative luminance, WCAG 2.x's formula."""
+    linear = [(c / 255) / 12.92 if c / 255 <= 0.03928 else ((c / 255 + 0.055) / 1.055) ** 2.4
+              for c in rgb(colour)]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def test_family_fills_are_light_enough_for_dark_text_and_apart_from_one_another():
+    """Every fill keeps dark text readable (relative luminance over 0.3, WCAG 2.x's formula), and two
+    filled families differ by at least 40 in some RGB channel (Tol's light scheme: the closest pair,
+    light blue and light cyan, differs by 51 in red)."""
+    fills = {c for c in FAMILY_COLORS.values() if c != "#ffffff"}
+    assert all(luminance(c) > 0.3 for c in fills)
+    for a in fills:
+        for b in fills - {a}:
+            assert max(abs(x - y) for x, y in zip(rgb(a), rgb(b))) >= 40, (a, b)
+
+
+def test_a_layers_small_figures_stand_out_from_every_fill():
+    """The 8-point parameter counts on a layer: contrast ratio (WCAG 2.x) at least 3.5 on every family's
+    fill (the grey they had was 2.2 on attention's olive and conv's blue)."""
+    from netspec.draw import FIGURES
+
+    source = to_dot(netspec.load(SPECS / "vit_tiny.yaml")).source
+    assert f"<font point-size='8' color='{FIGURES}'>192 params</font>" in source  # class_token, olive
+    for fill in set(FAMILY_COLORS.values()):
+        assert (luminance(fill) + 0.05) / (luminance(FIGURES) + 0.05) >= 3.5, fill
+
+
+def plain_layout(dot) -> tuple[tuple[float, float], dict[str, tuple[float, float]]]:
+    """The drawing's size and every node's centre, in inches, y upwards (graphviz's `plain` output)."""
+    size, centres = (0.0, 0.0), {}
+    for line in dot.pipe(format="plain").decode().splitlines():
+        if line.startswith("graph "):
+            size = tuple(map(float, line.split()[2:4]))
+        elif line.startswith("node "):
+            name, x, y = shlex_split(line)[1:4]
+            centres[name] = (float(x), float(y))
+    return size, centres
+
+
+def shlex_split(line: str) -> list[str]:
+    import shlex
+
+    return shlex.split(line)
+
+
+@needs_dot
+def test_unet_draws_as_a_u():
+    """Encoder down the left, decoder up the right, each skip connection joining two nodes of one rank."""
+    dot = to_dot(netspec.load(SPECS / "unet.yaml"))
+    _, at = plain_layout(dot)
+    x = {name: xy[0] for name, xy in at.items()}
+    y = {name: xy[1] for name, xy in at.items()}
+    encoder, decoder = ["input", "enc1", "1", "enc2", "3", "bottom"], ["up2", "6", "dec2", "up1", "9", "dec1", "head"]
+    assert all(y[a] > y[b] for a, b in zip(encoder, encoder[1:]))  # going down
+    assert all(y[a] < y[b] for a, b in zip(decoder, decoder[1:]))  # going up
+    assert max(x[n] for n in encoder[:-1]) < min(x[n] for n in decoder)  # left, right
+    assert y["enc2"] == y["6"] and y["enc1"] == y["9"]  # the skips run across
+    assert y["bottom"] == min(y.values())
+
+
+@needs_dot
+def test_u_layout_at_every_depth_and_only_when_skips_nest():
+    spec = netspec.load(SPECS / "unet.yaml")
+    _, at = plain_layout(to_dot(spec, depth=9))
+    assert at["enc1.5"][1] == at["9"][1] and at["enc2.5"][1] == at["6"][1]  # the blocks' last relu
+    assert at["dec1.conv1"][1] < at["dec1.5"][1]  # inside a decoder block, up too
+    _, column = plain_layout(to_dot(spec, layout="column"))
+    assert column["9"][1] < column["enc1"][1]  # asked for a column: the merge comes after, below
+    res = to_dot(netspec.loads(RESIDUAL), layout="auto").source
+    assert "dir=back" not in res  # skips inside blocks only: no U
+
+
+@needs_dot
+@pytest.mark.parametrize("name, text", spec_texts(), ids=[n for n, _ in spec_texts()])
+def test_default_drawings_fit_a_page(name, text):
+    """Neither a tall column nor a long strip: height and width within 2.6:1 either way (U-Net and
+    the MobileNet-style spec were single columns 7.9 and over 10 times taller than wide), and at most
+    13 inches wide at graphviz's 10-point text (ResNet-101, its 23-block stage open, was 19.4 inches: its
+    text 3 points tall on a page; the widest now, the MobileNet-style spec, is 12.7)."""
+    (width, height), _ = plain_layout(to_dot(load_any(text)))
+    assert 1 / 2.6 <= height / width <= 2.6, (width, height)
+    assert width <= 13, width
+
+
+@needs_dot
+@pytest.mark.parametrize("name, text", spec_texts(), ids=[n for n, _ in spec_texts()])
+def test_wrapped_columns_stand_left_to_right_in_order(name, text):
+    """The first nodes of a wrapped scope's columns are joined left to right (`rank=same`, invisible
+    edges): laid out, each stands left of the next (dot's second crossing pass over clusters once put
+    VGG-11's three columns of `features` right to left), and the last column's foot is right of the
+    others' (one invisible edge from every foot to what follows put it between them)."""
+    dot = to_dot(load_any(text))
+    _, at = plain_layout(dot)
+    lines = dot.source.splitlines()
+    order = [shlex_split(line.split(" [")[0]) for i, line in enumerate(lines)
+             if "-> " in line and "style=invis" in line and "rank=same" in lines[i - 1] + lines[i - 2]]
+    for tail, _, head in order:
+        assert at[tail][0] < at[head][0], (tail, head)
+
+
+@needs_dot
+def test_branches_side_by_side_count_as_tall_as_one_and_as_wide_as_all():
+    """GoogLeNet with its Inception blocks open: four branches stand side by side, so a block is as tall as
+    its longest path and as wide as its branches. Counted stacked and one column wide, the nine blocks were
+    cut into five columns: a strip 3.7 times wider than tall."""
+    (width, height), _ = plain_layout(to_dot(netspec.load(SPECS / "googlenet.yaml"), depth=1))
+    assert 1 / 2.6 <= height / width <= 2.6, (width, height)
+
+
+def test_a_short_chain_stays_one_column():
+    """Seven layers fit a page in one column; wrapped, they zigzag (VGG-16-BN collapsed to six nodes
+    was drawn in two columns)."""
+    assert "@column" not in to_dot(netspec.load(SPECS / "vgg16_bn.yaml")).source
+    assert "@column" in to_dot(netspec.load(SPECS / "lenet5.yaml")).source  # fourteen do not
+
+
+def test_the_default_depth_keeps_the_drawing_a_few_columns_wide():
+    source = to_dot(netspec.load(SPECS / "resnet101.yaml")).source  # opened, layer3 alone took 4 columns
+    assert drawn_as(source, "layer3") == "node" and "bottleneck ×23" in source
+
+
+def test_the_legend_draws_each_swatch_as_its_nodes_look():
+    """A collapsed block's swatch has a double border, dropout's a dotted one, an embedding's a bold
+    coloured one (all four were white boxes with a thin grey border)."""
+    from netspec.draw import BLOCK_BORDER, FAMILY_BORDERS, _swatch
+
+    assert "<table" in _swatch("block (collapsed)", "#ffffff") and BLOCK_BORDER in _swatch("block (collapsed)", "")
+    assert "style='dotted'" in _swatch("regularization", FAMILY_COLORS["regularization"])
+    bold = _swatch("embedding", FAMILY_COLORS["embedding"])
+    assert "border='2'" in bold and FAMILY_BORDERS["embedding"] in bold
+    assert "border='1'" in _swatch("conv", FAMILY_COLORS["conv"]) and "style=" not in _swatch("conv", "")
+    caption = to_dot(netspec.load(SPECS / "mlp_digits.yaml")).graph_attr["label"]
+    assert _swatch("regularization", FAMILY_COLORS["regularization"]) in caption  # dropout
+
+
+def test_wrapped_columns_are_ordered_and_the_wrap_edge_points_down_the_chain():
+    source = to_dot(netspec.loads(MOBILE)).source
+    assert "@column0" in source and "@column1" in source  # the top level is wrapped
+    assert "rank=same" in source and '"@column0" -> "@column1"' in source
+    wraps = [line for line in source.splitlines() if "dir=none" in line]
+    assert wraps and all(" [label=" in line for line in wraps)  # up the gutter, labelled beside it
+    assert all("weight=0" in line and "@column" in line for line in wraps)  # pulling no end out of its column
+
+
+def test_an_edge_from_a_column_foot_runs_up_the_gutter_and_into_the_next_column_from_above():
+    """ResNet-18 expanded: each stage's output feeds the next stage's first conv and its `downsample`. Both
+    edges share one line up the gutter to a junction atop the next column, then enter from above; drawn
+    straight into the `downsample` in the column's middle, that edge crossed the whole drawing."""
+    source = to_dot(netspec.load(SPECS / "resnet18.yaml"), depth=9).source
+    assert "constraint=false" not in source
+    junction = '"layer1.1.relu2@column1"'
+    assert f'{junction} -> "layer1.1.relu2" [label="64×56×56" dir=none' in source
+    assert f'{junction} -> "layer2.0.conv1"' in source and f'{junction} -> "layer2.0.downsample.0"' in source
+    drawn = [line for line in source.splitlines() if f"{junction} -> " in line and "style=invis" not in line]
+    assert len(drawn) == 3 and source.count(f"\t\t{junction} [") == 1
+    assert f'"@column0" -> {junction} [style=invis]' in source  # in the gutter, between columns 0 and 1
+    assert f'{junction} -> "@column1" [style=invis]' in source
+
+
+@needs_dot
+def test_the_parts_of_a_chunk_are_a_cluster_named_after_it(tmp_path):
+    graph = netspec.build_graph(netspec.loads("""
+name: t
+input: [4, 6, 6]
+layers:
+  - chunk: 2
+    name: halves
+  - conv2d: {out_channels: 2, kernel_size: 1}
+    from: halves.1
+    name: conv
+  - concat: [halves.0, conv]
+"""))
+    svg = render_svg(graph, tmp_path, depth=9)
+    assert sorted(titles(svg, "node")) == sorted(["input", "halves.0", "halves.1", "conv", "2", "output@output"])
+    assert {"halves", " · chunk"} <= set(texts(svg)) and sum("chunk 2 [" in t for t in texts(svg)) == 2
+    edges = {frozenset(t.split("->")) for t in titles(svg, "edge")}  # a skip may be drawn against its direction
+    assert {frozenset(e) for e in (("input", "halves.0"), ("input", "halves.1"), ("halves.1", "conv"),
+                                   ("halves.0", "2"))} <= edges
+    collapsed = render_svg(graph, tmp_path, depth=0)
+    assert "halves" in titles(collapsed, "node") and "halves.0" not in titles(collapsed, "node")

@@ -22,6 +22,7 @@ from .common import (
 )
 
 FORMATS = ("dot", "svg", "png", "pdf")  # as netspec.draw.FORMATS, which imports graphviz
+LAYOUTS = ("auto", "column", "wrap", "u")  # as netspec.draw.LAYOUTS
 
 
 def register(sub) -> None:
@@ -35,6 +36,10 @@ def register(sub) -> None:
                    help="levels of blocks/groups/repeats drawn open; deeper ones collapse to one node "
                         "(default: the deepest that fits in 50 nodes)")
     p.add_argument("--rankdir", choices=("TB", "LR"), default="TB", help="top-to-bottom or left-to-right")
+    p.add_argument("--layout", choices=LAYOUTS, default="auto",
+                   help="column: one chain; wrap: long chains in side-by-side columns; u: an encoder down the "
+                        "left and the decoder up the right, skips across; auto (default): u for a spec with "
+                        "two or more nested skip connections, else wrap")
     p.add_argument("--show", default="params", metavar="LIST",
                    help="comma-separated figures per node: params, macs, rf (default params)")
 
@@ -46,9 +51,10 @@ def run(args) -> int:
     fmt = output_format(args.output, args.format)
     writable(args.output, binary=fmt in ("png", "pdf"))
     graph = build_graph(load_one(args.spec), strict=False)
+    if graph.errors:  # first, as `validate --draw` prints them: then what drawing says
+        print_errors(SpecErrors(graph.errors))
     code = draw_graph(graph, args.output, args, fmt=fmt)
     if graph.errors:
-        print_errors(SpecErrors(graph.errors))
         return EXIT_INVALID
     if code == EXIT_OK and args.output != STDOUT:
         say(args, f"{args.spec}: wrote {args.output}")
@@ -74,12 +80,13 @@ def draw_graph(graph, out: str, args, errors=None, stats=None, fmt: str | None =
     from ..draw import GraphvizMissing, draw, render, to_dot
 
     depth, rankdir = getattr(args, "depth", None), getattr(args, "rankdir", "TB")
+    layout = getattr(args, "layout", "auto")
     show = [s for s in getattr(args, "show", "params").split(",") if s]
     try:
         if out == STDOUT:
-            write(out, render(to_dot(graph, depth, rankdir, show, errors, stats), fmt or "dot"))
+            write(out, render(to_dot(graph, depth, rankdir, show, errors, stats, layout), fmt or "dot"))
         else:
-            draw(graph, out, depth, rankdir, show, errors, stats)
+            draw(graph, out, depth, rankdir, show, errors, stats, layout)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     except GraphvizMissing as exc:

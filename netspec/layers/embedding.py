@@ -27,8 +27,8 @@ class Embedding(Layer):
 
     Args:
         num_embeddings: rows of the table (the vocabulary size).
-        embedding_dim (alias `out`, as linear's `out_features`; not `dim`, which names an axis
-            elsewhere): the length of each vector.
+        embedding_dim (alias `out`): the length of each vector (`out`, as linear's `out_features`;
+            not `dim`, which names an axis elsewhere).
         padding_idx: optional id whose vector is zero-initialized and gets no gradient;
             negative counts from the end.
 

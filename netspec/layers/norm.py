@@ -146,8 +146,8 @@ class LayerNorm(Layer):
     """Layer normalization of each sample over its trailing dims: y = (x - E[x]) / √(Var[x] + ε)·γ + β.
 
     Args:
-        normalized_shape: the trailing dims normalized together, an int (the last dim) or a list;
-            default: the last dim of the input. Checked against the input.
+        normalized_shape: the trailing dims normalized together, an int (the last dim) or a list,
+            checked against the input; by default the input's last dim.
         elementwise_affine (alias `affine`): learn the scale γ (and shift β) over normalized_shape.
         bias: learn the shift β (with elementwise_affine).
         eps: ε added to the variance.
