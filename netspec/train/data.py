@@ -666,8 +666,11 @@ def batches(tensors: dict[str, Any], batch_size: int, shuffle: bool, seed: int, 
     n = _length(tensors)
     order = epoch_order(n, seed, epoch).to(device) if shuffle else None
     for i in range(start * batch_size, n, batch_size):
-        at = order[i:i + batch_size] if order is not None else slice(i, i + batch_size)
-        yield {k: v[at] for k, v in tensors.items()}
+        if order is None:
+            yield {k: v[i:i + batch_size] for k, v in tensors.items()}  # views
+        else:
+            at = order[i:i + batch_size]
+            yield {k: v.index_select(0, at) for k, v in tensors.items()}  # `v[at]`, without indexing's parsing
 
 
 def epoch_order(n: int, seed: int, epoch: int):
