@@ -818,8 +818,9 @@ class _Expander:
 
     def dtypes_fit(self, entry: Layer, item: Item, inputs: list[Ref], path: PathT, full: str) -> bool:
         """Integer ids go into lookups (`embedding`) and reshapes; everything else computes on floats."""
-        if entry.dtypes == FLOAT and any(r.integer for r in inputs):
-            ids = next(r.name for r in inputs if r.integer)
+        values = [r for i, r in enumerate(inputs) if i not in entry.mask_inputs]  # a mask may be integer
+        if entry.dtypes == FLOAT and any(r.integer for r in values):
+            ids = next(r.name for r in values if r.integer)
             self.error(f"`{item.op}` computes on floating-point values, but `{ids}` holds integer ids", path,
                        "map the ids to vectors with `embedding` first", key=True, where=full)
             return False

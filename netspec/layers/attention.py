@@ -38,6 +38,20 @@ def check_scores(heads: int, n: Dim, m: Dim) -> None:
                          hint="attend over shorter sequences (pool or patch them first)")
 
 
+def check_padding_mask(op: str, mask, n: Dim, what: str) -> None:
+    """A key padding mask must hold one value per key: shape [N] for N `what` (ShapeError otherwise)."""
+    if len(mask) != 1 or mask[0] != n:
+        raise ShapeError(f"{op}'s padding mask must be [{n}], one value per {what[:-1]}; got {format_shape(mask)}",
+                         hint=f"a mask input of shape [{n}], nonzero (or true) where a {what[:-1]} is padding")
+
+
+def padding_mask(mask):
+    """torch's `key_padding_mask` from a mask input: True where a key is padding (any nonzero value)."""
+    import torch
+
+    return torch.ne(mask, 0)
+
+
 class AttentionArgs(Args):
     """The arguments of self- and cross-attention alike (torch.nn.MultiheadAttention's)."""
 
@@ -62,8 +76,10 @@ class SelfAttention(Layer):
         embed_dim: optional; inferred from the input, checked when given.
         causal (alias `is_causal`): token i attends to tokens 0..i only (a decoder's mask: a boolean
             [N, N] `attn_mask`, True above the diagonal, built in the forward for the input's length).
+        A second input, `from: [tokens, mask]`, is a padding mask [N]: a token whose mask value is
+        nonzero (or true) is padding, which no token attends to (torch's `key_padding_mask`).
 
-    Shapes: (N, E) -> (N, E); N may be symbolic.
+    Shapes: (N, E) -> (N, E), or (N, E), (N) -> (N, E); N may be symbolic.
 
     Costs: params = 4E² + 4E (bias), as torch counts (q, k, v and output
     projections); MACs = 4·N·E² for the projections plus 2·N²·E for the two
@@ -71,19 +87,24 @@ class SelfAttention(Layer):
     masked scores too); bias adds, scaling and softmax not counted. Receptive field: global
     (causal: every earlier token).
 
-    Example: `- self_attention: 8` or `- self_attention: {heads: 8, dropout: 0.1, causal: true}`
+    Example: `- self_attention: 8` or `- self_attention: {heads: 8, dropout: 0.1, causal: true}`, or with
+    a padding mask `- self_attention: 8` and `from: [embedded, mask]`
     """
 
     op = "self_attention"
     family = "attention"
     Args = SelfAttentionArgs
     main_arg = "num_heads"
+    arity = (1, 2)
+    mask_inputs = (1,)
 
     def infer(self, a, shapes):
-        _, e = tokens(self.op, shapes[0])
+        n, e = tokens(self.op, shapes[0])
         check_stated(a, "embed_dim", e, "features", holder="the tokens have")
         check_heads(a.num_heads, e)
-        check_scores(a.num_heads, shapes[0][0], shapes[0][0])
+        check_scores(a.num_heads, n, n)
+        if len(shapes) == 2:
+            check_padding_mask(self.op, shapes[1], n, "tokens")
         return shapes[0]
 
     def params(self, a, shapes):
@@ -106,14 +127,15 @@ class SelfAttention(Layer):
                     {"dropout": a.dropout, "bias": a.bias, "batch_first": True})
 
     def forward(self, m, a, xs):
-        (x,) = xs
+        x = xs[0]
+        padding = {"key_padding_mask": padding_mask(xs[1])} if len(xs) == 2 else {}
         if a.causal:
             import torch
 
             n = x.shape[1]
             future = torch.ones((n, n), dtype=torch.bool, device=x.device).triu(1)  # (N, N): True masks j > i
-            return m(x, x, x, need_weights=False, attn_mask=future)[0]
-        return m(x, x, x, need_weights=False)[0]
+            return m(x, x, x, need_weights=False, attn_mask=future, **padding)[0]
+        return m(x, x, x, need_weights=False, **padding)[0]
 
 
 class CrossAttentionArgs(AttentionArgs):
@@ -133,9 +155,11 @@ class CrossAttention(Layer):
         embed_dim: optional; E, inferred from the queries, checked when given.
         kdim: optional; the memory's feature dim K (torch's `kdim`, and `vdim`), inferred, checked
             when given. K may differ from E: the keys and values are projected to E.
-        The inputs come from `from: [queries, memory]`, in that order.
+        The inputs come from `from: [queries, memory]`, in that order; a third, `from: [queries, memory,
+        mask]`, is the memory's padding mask [M]: a memory token whose mask value is nonzero (or true) is
+        padding, which no query attends to (torch's `key_padding_mask`).
 
-    Shapes: (N, E), (M, K) -> (N, E); N and M may be symbolic, independently.
+    Shapes: (N, E), (M, K) -> (N, E), or with the mask (M) too; N and M may be symbolic, independently.
 
     Costs: params = 2E² + 2E·K + 4E (bias), as torch counts (q and output projections E×E, k and
     v projections E×K; one packed in_proj of 3E² when K = E, the same count); MACs = 2·N·E² + 2·M·E·K
@@ -149,16 +173,19 @@ class CrossAttention(Layer):
     family = "attention"
     Args = CrossAttentionArgs
     main_arg = "num_heads"
-    arity = (2, 2)
+    arity = (2, 3)
+    mask_inputs = (2,)
 
     def infer(self, a, shapes):
-        queries, memory = shapes
+        queries, memory = shapes[:2]
         n, e = tokens(self.op, queries)
-        _, k = tokens(self.op, memory)
+        m, k = tokens(self.op, memory)
         check_stated(a, "embed_dim", e, "features", holder="the queries have")
         check_stated(a, "kdim", k, "features", holder="the memory has")
         check_heads(a.num_heads, e)
-        check_scores(a.num_heads, n, memory[0])
+        check_scores(a.num_heads, n, m)
+        if len(shapes) == 3:
+            check_padding_mask(self.op, shapes[2], m, "memory tokens")
         return (n, e)
 
     def params(self, a, shapes):
@@ -183,8 +210,9 @@ class CrossAttention(Layer):
                     {"dropout": a.dropout, "bias": a.bias, **dims, "batch_first": True})
 
     def forward(self, m, a, xs):
-        queries, memory = xs
-        return m(queries, memory, memory, need_weights=False)[0]
+        queries, memory = xs[:2]
+        padding = {"key_padding_mask": padding_mask(xs[2])} if len(xs) == 3 else {}
+        return m(queries, memory, memory, need_weights=False, **padding)[0]
 
 
 @register

@@ -142,6 +142,7 @@ class Layer:
     # FLOAT: needs floating-point inputs; INDEX: needs integer ids and gives floats (a lookup);
     # ANY: moves or combines values of either kind (the output is integer when every input is)
     dtypes: ClassVar[str] = FLOAT
+    mask_inputs: ClassVar[tuple[int, ...]] = ()  # positions of inputs read as masks (nonzero marks): any dtype
 
     def parts(self, a: Args) -> int:
         """How many tensors the op gives, known from its arguments alone: 1, or the parts of a `chunk` or

@@ -308,7 +308,7 @@ def test_cross_attention_refusals_and_symbolic_lengths():
         infer("cross_attention", {"heads": 3}, (4, 8), (3, 6))
     with pytest.raises(ShapeError, match=r"cross_attention needs a token sequence \[N, embed_dim\], got 3×4×4"):
         infer("cross_attention", {"heads": 1}, (4, 8), (3, 4, 4))
-    assert REGISTRY["cross_attention"].arity == (2, 2)
+    assert REGISTRY["cross_attention"].arity == (2, 3)  # queries, memory, and its padding mask
 
 
 # ---- Swin: shifted-window attention and patch merging on channels-last maps [H, W, C] -------------------
@@ -460,3 +460,74 @@ def test_a_shift_past_the_window_is_located_at_the_shift():
                     "shift: [1, 3]}\n")
     assert (err.mark.line, err.mark.col) == (4, 65)  # the `[` of `shift: [1, 3]`
     assert "shift_size [1, 3] must be below window_size [4, 3] on each axis" in err.message
+
+
+# --- padding masks (torch's key_padding_mask) ----------------------------------------------------------------
+
+
+def padding(n: int, seed: int) -> torch.Tensor:
+    """A (BATCH, n) int64 mask, 1 at padding, with at least the first key of each sample kept."""
+    mask = torch.randint(0, 2, (2, n), generator=torch.Generator().manual_seed(seed))
+    mask[:, 0] = 0
+    return mask
+
+
+@settings(max_examples=20, deadline=None)
+@given(n=st.integers(1, 8), head_dim=st.integers(1, 4), heads=st.integers(1, 3), causal=st.booleans(),
+       seed=st.integers(0, 99))
+def test_self_attention_with_a_padding_mask_matches_torch(n, head_dim, heads, causal, seed):
+    e = heads * head_dim
+    args = {"heads": heads, "causal": causal}
+    x, mask = torch.randn(2, n, e), padding(n, seed)
+    shape, params, macs = check("self_attention", args, [(n, e), (n,)], inputs=[x, mask])
+    assert shape == (n, e) and params == 4 * e * e + 4 * e and macs == 4 * n * e * e + 2 * n * n * e
+    entry, a = entry_and_args("self_attention", args)
+    m = instantiate(entry.module(a, [(n, e), (n,)])).eval()
+    future = torch.ones(n, n, dtype=torch.bool).triu(1) if causal else None
+    with torch.no_grad():
+        y = entry.forward(m, a, [x, mask])
+        torch.testing.assert_close(y, m(x, x, x, need_weights=False, attn_mask=future,
+                                        key_padding_mask=mask.bool())[0])
+        changed = x.clone()
+        changed[mask.bool()] += 1.0  # a padding token's value reaches no output (its own row aside)
+        kept = ~mask.bool()
+        torch.testing.assert_close(entry.forward(m, a, [changed, mask])[kept], y[kept])
+        torch.testing.assert_close(entry.forward(m, a, [x, mask.bool()]), y)  # bool masks too
+
+
+@settings(max_examples=15, deadline=None)
+@given(n=st.integers(1, 6), mlen=st.integers(1, 6), heads=st.integers(1, 3), seed=st.integers(0, 99))
+def test_cross_attention_with_a_memory_padding_mask_matches_torch(n, mlen, heads, seed):
+    e = 2 * heads
+    q, kv, mask = torch.randn(2, n, e), torch.randn(2, mlen, 5), padding(mlen, seed)
+    shape, _, _ = check("cross_attention", {"heads": heads}, [(n, e), (mlen, 5), (mlen,)], inputs=[q, kv, mask])
+    entry, a = entry_and_args("cross_attention", {"heads": heads})
+    m = instantiate(entry.module(a, [(n, e), (mlen, 5), (mlen,)])).eval()
+    with torch.no_grad():
+        torch.testing.assert_close(entry.forward(m, a, [q, kv, mask]),
+                                   m(q, kv, kv, need_weights=False, key_padding_mask=mask.bool())[0])
+
+
+@pytest.mark.parametrize("op, shapes", [("self_attention", [(5, 8), (4,)]), ("self_attention", [(5, 8), (5, 1)]),
+                                        ("cross_attention", [(5, 8), (3, 8), (5,)])])
+def test_a_padding_mask_of_another_length_is_refused(op, shapes):
+    entry, a = entry_and_args(op, {"heads": 2})
+    with pytest.raises(ShapeError, match="padding mask must be"):
+        entry.infer(a, shapes)
+
+
+def test_a_spec_takes_an_integer_padding_mask_but_not_integer_tokens():
+    import netspec
+
+    text = ("name: t\ninputs:\n  tokens: {shape: [T], dtype: int64}\n  mask: {shape: [T], dtype: int64}\nlayers:\n"
+            "  - embedding: {num_embeddings: 20, embedding_dim: 8}\n    from: tokens\n    name: emb\n"
+            "  - self_attention: 2\n    from: [emb, mask]\n")
+    net = netspec.build(netspec.loads(text)).eval()
+    tokens, mask = torch.randint(0, 20, (2, 5)), torch.tensor([[0, 0, 0, 1, 1], [0, 0, 0, 0, 0]])
+    with torch.no_grad():
+        y = net(tokens, mask)
+        other = tokens.clone()
+        other[0, 3:] = (other[0, 3:] + 1) % 20  # other ids at the padding
+        torch.testing.assert_close(net(other, mask)[0, :3], y[0, :3])
+    with pytest.raises(netspec.SpecErrors, match="`self_attention` computes on floating-point values, but `tokens`"):
+        netspec.analyze(netspec.loads(text.replace("from: [emb, mask]", "from: [tokens, mask]")))
