@@ -468,7 +468,7 @@ class _Plan:
         return max(sum(heights[:middle + 1]), sum(heights[middle:]) + 1)
 
     @cached_property
-    def sources(self) -> dict[str, list[str]]:
+    def drawn_sources(self) -> dict[str, list[str]]:
         """Each drawn node's sources (drawn nodes), from every edge of the view, found once."""
         sources: dict[str, list[str]] = {}
         for u, v, _, _ in self.view.edges():
@@ -482,7 +482,7 @@ class _Plan:
         below: dict[str, float] = {}  # item -> the height of the tallest path ending with it
         feeds: dict[str, set[str]] = {}
         for leaf, head in owner.items():  # the edges into this scope's nodes only: every scope reading every
-            for source in self.sources.get(leaf, ()):  # edge took minutes for 50,000 layers in 2,500 groups
+            for source in self.drawn_sources.get(leaf, ()):  # edge took minutes for 50,000 layers in 2,500 groups
                 tail = owner.get(source)
                 if tail is not None and tail != head:
                     feeds.setdefault(head, set()).add(tail)

@@ -20,6 +20,7 @@ PathT = tuple  # a spec path: a tuple of str keys and int indices
 
 MAX_ERRORS = 100  # errors reported in one run; a run stops at the 100th
 MAX_CANDIDATES = 1_000  # names a did-you-mean search compares (past that, it suggests nothing)
+MAX_COMPARED = 500_000  # and characters × characters: comparing two names costs about the product of their lengths
 WINDOW = 60  # columns shown either side of the caret in a quoted line
 MAX_LINE = 500  # characters in one line of a message, hint or note
 
@@ -64,7 +65,7 @@ class SpecError(Exception):
     def location(self) -> str:
         if self.mark is None:
             return "<spec>"
-        return f"{self.mark.file}:{self.mark.line}:{self.mark.col}"
+        return f"{printable(self.mark.file)}:{self.mark.line}:{self.mark.col}"
 
     def format(self, with_source: bool = True) -> str:
         """`file:line:col: error: message`, the source line with a caret, then the hint."""
@@ -133,13 +134,14 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
     """A hint naming the closest choice, or None.
 
     Only choices whose length could reach difflib's 0.6 ratio are compared (the test difflib itself
-    makes first); when more than MAX_CANDIDATES remain, none is suggested: the search stays cheap
-    however many names a spec defines.
+    makes first); when more than MAX_CANDIDATES remain, or their characters times the word's pass
+    MAX_COMPARED (difflib's matching takes about len(a)·len(b) steps), none is suggested: the search stays
+    cheap however many names, and however long, a spec defines.
     """
     word = str(word)
     n = len(word)
     pool = {c for c in map(str, choices) if 3 * max(n, len(c)) <= 7 * min(n, len(c))}
-    if not pool or len(pool) > MAX_CANDIDATES:
+    if not pool or len(pool) > MAX_CANDIDATES or n * sum(map(len, pool)) > MAX_COMPARED:
         return None
     close = difflib.get_close_matches(word, sorted(pool), n=1, cutoff=0.6)
     return f"did you mean `{close[0]}`?" if close else None

@@ -165,6 +165,8 @@ def _checked(value: Any, node: ast.AST) -> Any:
     """Numbers stay finite and no bigger than any tensor could be."""
     if isinstance(value, float) and not math.isfinite(value):
         raise ExprError(f"`{_text(node)}` is not a finite number")
+    if isinstance(value, complex):  # `(-8) ** 0.5`: Python's power of a negative number
+        raise ExprError(f"`{_text(node)}` is not a real number", "a negative number has no real fractional power")
     if isinstance(value, (int, float)) and abs(value) > _LIMIT:
         raise ExprError(f"`{_text(node)}` is too large")
     return value

@@ -125,6 +125,8 @@ def parse_yaml(text: str, file: str) -> Source:
     try:
         return _Builder(loader, file).document()
     except yaml.MarkedYAMLError as exc:
+        if _holds_nothing(text):  # libyaml refuses some empty files: tabs on a blank line, a lone `...`
+            raise _empty(file) from None
         mark = exc.problem_mark or exc.context_mark
         where = _within(text, Mark(file, mark.line + 1, mark.column + 1) if mark else Mark(file, 1, 1))
         problem = exc.problem or exc.context
@@ -136,6 +138,19 @@ def parse_yaml(text: str, file: str) -> Source:
         raise SpecError(f"invalid YAML: {brief(str(exc), 200)}", (), Mark(file, 1, 1)) from None
     finally:
         loader.dispose()
+
+
+_NOTHING = re.compile(r"[ \t]*((---|\.\.\.)([ \t].*)?|%.*|#.*)?")  # a line without a value
+
+
+def _empty(file: str) -> SpecError:
+    return SpecError("the file is empty: it holds no YAML value, only blank lines or comments", (),
+                     Mark(file, 1, 1), "a spec is a mapping: `name:`, `input:`, `layers:`")
+
+
+def _holds_nothing(text: str) -> bool:
+    """Whether `text` has only blank lines (spaces and tabs), comments, directives and document markers."""
+    return all(_NOTHING.fullmatch(line) for line in _BREAK.split(text.lstrip("\ufeff")))
 
 
 _ITEM_WITHOUT_COLON = re.compile(r"^\s*- *([A-Za-z_][A-Za-z0-9_]*)\s*(#.*)?$")
@@ -228,8 +243,7 @@ class _Builder:
         return self.source
 
     def empty(self) -> SpecError:
-        return SpecError("the file is empty: it holds no YAML value, only blank lines or comments", (),
-                         Mark(self.file, 1, 1), "a spec is a mapping: `name:`, `input:`, `layers:`")
+        return _empty(self.file)
 
     def value(self) -> Any:
         """Read events until one whole value is built; the collections being built wait on a stack."""

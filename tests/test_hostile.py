@@ -50,7 +50,8 @@ def every_error_located(err: str, file: str) -> None:
 
 
 @pytest.mark.parametrize("content", [b"", b"   \n\n  \n", b"# a comment\n# another\n", b"---\n", b"---\n# c\n...\n",
-                                     "\ufeff".encode(), "\ufeff# only a comment\n".encode()])
+                                     "\ufeff".encode(), "\ufeff# only a comment\n".encode(),
+                                     b"\t\n \t\n", b"...\n", b"# a\n... # b\n", b"%YAML 1.1\n"])  # libyaml errs
 def test_an_empty_or_comment_only_file_is_said_to_be_empty(tmp_path, capsys, content):
     located(tmp_path, capsys, content, 1, 1, "the file is empty")
 
@@ -245,6 +246,21 @@ def test_did_you_mean_stays_cheap_with_many_names():
     names = [f"layer_{i}" for i in range(200_000)]
     assert did_you_mean("layer_17x", names) is None  # too many alike to compare: no suggestion, and no wait
     assert did_you_mean("layr_17", names[:500]) == "did you mean `layer_17`?"
+    # fewer names, but long ones: comparing costs about the product of the lengths, which is bounded too
+    long = [f"{'a_long_layer_name_' * 5}{i:03d}" for i in range(999)]
+    assert did_you_mean(long[17][:-3] + "x17", long) is None
+    assert did_you_mean(long[17][:-3] + "x17", long[:40]) == f"did you mean `{long[17]}`?"
+
+
+def test_many_errors_among_many_long_names_stay_cheap(tmp_path, capsys):
+    """100 errors, each searching 999 names of 93 characters for a did-you-mean, took 9 s before the search
+    was bounded by the characters it compares (errors.MAX_COMPARED)."""
+    names = [f"{'layer_with_a_long_name_' * 4}{i:04d}" for i in range(999)]
+    content = HEAD + "".join(f"  - relu: null\n    name: {n}\n" for n in names) + \
+        "".join(f"  - relu: null\n    from: {n[:-3]}x{i}\n" for i, n in enumerate(names[:200]))
+    code, _, err = run(tmp_path, capsys, content)
+    assert code == 1 and err.count(": error: ") == MAX_ERRORS and "did you mean" not in err
+    every_error_located(err, str(tmp_path / "net.yaml"))
 
 
 # ---- unknown keys named like types ---------------------------------------------------------------------------------
@@ -288,6 +304,7 @@ def test_spec_keys_named_like_types_are_located(tmp_path, capsys, content, line,
     ("float('inf')", "is not a finite number"), ("sum([[1], [2]], [])", "sum adds numbers"),
     ("-" * 300 + "1", "nested more than 100 levels deep"), ("1" + " + 1" * 300, "is too long"),
     ("(" * 300 + "1" + ")" * 300, "cannot parse"), ("1 in 2", "cannot compare"),
+    ("(-8) ** 0.5", "is not a real number"), ("max(1, (-1) ** 0.25)", "is not a real number"),  # Python's complex
 ])
 def test_every_construct_the_evaluator_lacks_is_a_located_error_naming_it(tmp_path, capsys, expression, message):
     located(tmp_path, capsys, HEAD + f'  - relu: null\n    when: "${{{expression}}}"\n', 5, 11, message)
@@ -331,6 +348,20 @@ def test_plain_dates_are_text(tmp_path, capsys):
     (HEAD + "  - reshape: [" + ", ".join(["1"] * 65) + "]\n", 4, 14, "lists 65 values"),
     ("name: t\ninput: [4, L]\nlayers:\n  - conv1d: {out: 4, kernel: 3, stride: 2}\n    repeat: 40\n", 4, 5,
      "the expression of its output size passes 200 characters"),
+    # window sizes: torch's pooling and transposed-convolution kernels hold them in 32-bit ints
+    ("name: t\ninput: [1, 4, 4]\nlayers:\n  - avgpool2d: {kernel: 2, stride: 2147483648}\n", 4, 36,
+     "2,147,483,648 is more than 2**31 - 1, the largest window size"),
+    ("name: t\ninput: [1, 4, 4, 4]\nlayers:\n  - maxpool3d: {kernel: 1, dilation: [1, 1, 9223372036854775807]}\n", 4,
+     45, "`dilation[2]`: value error, 9,223,372,036,854,775,807 is more than 2**31 - 1"),
+    ("name: t\ninput: [1, 1]\nlayers:\n  - conv_transpose1d: {out: 1, kernel: 1, stride: 4294967296}\n", 4, 51,
+     "the largest window size torch's convolution and pooling kernels hold"),
+    # attention: the weights [heads, N, M] torch makes, not only the output, must fit a tensor
+    ("name: t\ninput: [2147483648, 8]\nlayers:\n  - self_attention: 2\n", 4, 5,
+     "its attention weights ([heads, queries, keys] = 2×2147483648×2147483648) would hold 9,223,372,036,854,775,808"),
+    ("name: t\ninputs: {q: [4, 8], m: [36028797018963968, 8]}\nlayers:\n  - cross_attention: {heads: 8}\n"
+     "    from: [q, m]\n", 4, 5, "would hold 1,152,921,504,606,846,976 elements per sample"),
+    ("name: t\ninput: [32768, 32768, 2]\nlayers:\n  - shifted_window_attention: {heads: 1, window: 32768}\n", 4, 5,
+     "its attention weights ([heads, queries, keys] = 1×1073741824×1073741824) would hold"),
 ])
 def test_sizes_beyond_torch_are_refused_at_validation(tmp_path, capsys, content, line, col, message):
     located(tmp_path, capsys, content, line, col, message)
@@ -352,6 +383,21 @@ def test_the_element_limit_is_torchs(tmp_path):
     model = netspec.build(spec, device="meta", dtype=torch.float64)
     assert sum(p.numel() for p in model.parameters()) == 2**60 - 2**30 == netspec.analyze(spec).total_params
     assert "nn.Linear(1073741824, 1073741823" in generate(spec)
+
+
+def test_the_window_limit_is_torchs(tmp_path):
+    """2**31 - 1 is the largest stride torch's avg_pool2d takes; netspec accepts it, and its compiled module runs."""
+    torch = pytest.importorskip("torch")
+    import netspec
+    from netspec.layers.conv import MAX_WINDOW
+
+    x = torch.zeros(1, 1, 4, 4)
+    assert torch.nn.functional.avg_pool2d(x, 2, stride=MAX_WINDOW).shape == (1, 1, 1, 1)
+    with pytest.raises(RuntimeError, match="overflow"):
+        torch.nn.functional.avg_pool2d(x, 2, stride=MAX_WINDOW + 1)
+    spec = netspec.loads(f"name: t\ninput: [1, 4, 4]\nlayers:\n  - avgpool2d: {{kernel: 2, stride: {MAX_WINDOW}}}\n",
+                         "t.yaml")
+    assert tuple(netspec.build(spec)(x).shape[1:]) == netspec.analyze(spec).outputs["output"] == (1, 1, 1)
 
 
 # ---- names that are Python keywords or constants: generated code imports and runs ----------------------------------
@@ -423,6 +469,21 @@ def test_drawing_an_invalid_spec_prints_its_errors_and_draws_it(tmp_path, capsys
     assert LOCATED.match(err.splitlines()[0]) and "internal error" not in err and out.exists()
 
 
+def test_drawing_many_groups_reads_the_edges_a_few_times_not_once_per_group(monkeypatch):
+    """A 160-byte spec of 50,000 layers in 2,500 nested groups took minutes to draw: each group's height read
+    every edge of the graph. Each drawing now reads them a bounded number of times, however many groups."""
+    import netspec
+
+    draw = sys.modules["netspec.draw"]
+    calls, edges = [], draw._View.edges
+    monkeypatch.setattr(draw._View, "edges", lambda view: calls.append(1) or edges(view))
+    text = ("name: t\ninput: [4]\nlayers:\n  - name: a\n    repeat: 10\n    layers:\n      - name: b\n"
+            "        repeat: 50\n        layers:\n          - linear: 4\n            repeat: 4\n")
+    spec = netspec.loads(text, "t.yaml")
+    assert "digraph" in draw.to_dot(spec).source
+    assert len(calls) < 50  # 500 groups
+
+
 # ---- the command line and files ------------------------------------------------------------------------------------
 
 
@@ -435,6 +496,49 @@ def test_writing_into_a_missing_folder_says_which(tmp_path, capsys, command):
     assert main(argv) == 2
     assert capsys.readouterr().err.strip() == (f"netspec: error: cannot write `{argv[-1]}`: the folder "
                                                f"`{tmp_path}/no/such/folder` does not exist")
+
+
+def test_writing_to_a_device_or_a_pipe_writes_into_it(tmp_path, capsys):
+    """`-o /dev/null` or a named pipe is written to, not replaced by a file (as root, replacing /dev/null would
+    put a plain file in its place); a full device is a usage error."""
+    import stat
+    import threading
+
+    (tmp_path / "net.yaml").write_text(HEAD + "  - relu\n")
+    assert main(["compile", str(tmp_path / "net.yaml"), "-o", os.devnull]) == 0
+    assert stat.S_ISCHR(os.stat(os.devnull).st_mode)
+    pipe, got = tmp_path / "pipe", []
+    os.mkfifo(pipe)
+    reader = threading.Thread(target=lambda: got.append(pipe.read_bytes()))
+    reader.start()
+    assert main(["compile", str(tmp_path / "net.yaml"), "-o", str(pipe)]) == 0
+    reader.join(60)
+    assert stat.S_ISFIFO(os.stat(pipe).st_mode) and b"class T(nn.Module)" in got[0]
+    if os.path.exists("/dev/full") and stat.S_ISCHR(os.stat("/dev/full").st_mode):
+        assert main(["compile", str(tmp_path / "net.yaml"), "-o", "/dev/full"]) == 2
+        assert "cannot write `/dev/full`: No space left on device" in capsys.readouterr().err
+        assert stat.S_ISCHR(os.stat("/dev/full").st_mode)
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full, a device that is always full")
+@pytest.mark.parametrize("command", [["validate", "net.yaml"], ["summary", "net.yaml", "--json"], ["ops"],
+                                     ["compile", "net.yaml", "-o", "-"]])
+def test_a_full_standard_output_is_said_not_an_internal_error(tmp_path, command):
+    (tmp_path / "net.yaml").write_text(HEAD + "  - relu\n")
+    with open("/dev/full", "w") as full:
+        done = subprocess.run([sys.executable, "-m", "netspec", *command], stdout=full, stderr=subprocess.PIPE,
+                              text=True, cwd=tmp_path, timeout=60)
+    assert (done.returncode, done.stderr) == (2, "netspec: error: cannot write the output: No space left on device\n")
+
+
+def test_a_file_name_that_would_drive_the_terminal_is_escaped(tmp_path, capsys):
+    path = tmp_path / "a\x1b[2Jb.yaml"
+    path.write_text(HEAD + "  - bogus\n")
+    assert main(["validate", str(path)]) == 1
+    assert main(["compile", str(path), "-o", str(tmp_path / "x\x1b[2J" / "net.py")]) == 2
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and err.startswith(f"{tmp_path}/a\\x1b[2Jb.yaml:4:5: error: unknown layer type")
+    assert "cannot write" in err and "x\\x1b[2J/net.py" in err
 
 
 def test_writing_onto_a_folder_is_a_usage_error(tmp_path, capsys):
@@ -489,6 +593,8 @@ def test_validate_draw_and_draw_agree_without_the_dot_program(tmp_path):
                                   env=env, cwd=tmp_path, timeout=60)
             assert "the `dot` program is missing" in done.stderr and "internal error" not in done.stderr
             codes[spec, command[0]] = done.returncode
+            if spec == "bad":  # the spec's errors first, located, then what drawing says
+                assert LOCATED.match(done.stderr.splitlines()[0]), done.stderr
     assert codes == {("ok", "validate"): 2, ("ok", "draw"): 2, ("bad", "validate"): 1, ("bad", "draw"): 1}
     assert (tmp_path / "out.dot").exists()
 

@@ -9,6 +9,8 @@ cannot be written; 3 an internal error; 130 interrupted (Ctrl-C).
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import sys
 import traceback
@@ -45,7 +47,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
     try:
-        return args.run(args)
+        code = args.run(args)
+        sys.stdout.flush()  # here, where a full disk is said, not at exit
+        return code
     except (SpecError, SpecErrors) as exc:
         print_errors(exc)
         return EXIT_INVALID
@@ -61,13 +65,33 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into `head`, say
         sys.stderr.close()
         return EXIT_OK
+    except OSError as exc:  # writing the standard output failed (`> /dev/full`): said, not a bug
+        if exc.filename is not None or exc.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO):
+            return _internal(exc)
+        _drop_output()
+        print_error(f"cannot write the output: {exc.strerror}")
+        return EXIT_USAGE
     except Exception as exc:  # a bug in netspec, not in the spec
-        if os.environ.get("NETSPEC_TRACEBACK"):
-            traceback.print_exc()
-        print(paint(f"netspec: internal error: {type(exc).__name__}: {exc}\n"
-                    "  this is a bug in netspec; rerun with NETSPEC_TRACEBACK=1 and report it", sys.stderr),
-              file=sys.stderr)
-        return EXIT_INTERNAL
+        return _internal(exc)
+
+
+def _internal(exc: Exception) -> int:
+    """Say that `exc` is a bug in netspec, not in the spec."""
+    if os.environ.get("NETSPEC_TRACEBACK"):
+        traceback.print_exc()
+    print(paint(f"netspec: internal error: {type(exc).__name__}: {exc}\n"
+                "  this is a bug in netspec; rerun with NETSPEC_TRACEBACK=1 and report it", sys.stderr),
+          file=sys.stderr)
+    return EXIT_INTERNAL
+
+
+def _drop_output() -> None:
+    """Send what standard output still buffers to the null device, so that Python does not fail again
+    flushing it at exit."""
+    with contextlib.suppress(OSError, AttributeError, ValueError):
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+        os.close(null)
 
 
 def build_parser() -> Parser:

@@ -447,8 +447,10 @@ class ShiftedWindowAttention(Layer):
         return window, shift, padded
 
     def infer(self, a, shapes):
-        _, _, c = channels_last(self.op, shapes[0])
+        h, w, c = channels_last(self.op, shapes[0])
         check_heads(a.num_heads, c)
+        (wh, ww), _, (hp, wp) = self.geometry(a, h, w)
+        check_scores(a.num_heads * (hp // wh) * (wp // ww), wh * ww, wh * ww)  # every window's, side by side
         return shapes[0]
 
     def params(self, a, shapes):
