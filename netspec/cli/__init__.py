@@ -4,7 +4,8 @@ Each command is a module of this package (`lr-find` in lr_find.py) that register
 (`register(sub)`) and runs (`run(args)`), importing what it needs (torch included) only when it runs; `main` wires them.
 
 Exit codes: 0 success; 1 a spec is invalid (or a run failed on its data); 2 bad usage, or an output that
-cannot be written; 3 an internal error; 130 interrupted (Ctrl-C).
+cannot be written or the machine's memory does not hold the work; 3 an internal error; 130
+interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -62,6 +63,10 @@ def main(argv: list[str] | None = None) -> int:
         return exc.code
     except KeyboardInterrupt:
         return 130
+    except MemoryError:  # a valid network too large for this machine's memory (or its `ulimit -v`)
+        print_error(f"`{args.parser.prog}` ran out of memory: the network is too large for this machine; "
+                    "validate, summary and draw need far less than build, compile, export and train")
+        return EXIT_USAGE
     except BrokenPipeError:  # output piped into `head`, say
         sys.stderr.close()
         return EXIT_OK
