@@ -44,6 +44,12 @@ class Loss(Entry):
     def compute(self, a: Any, outputs: list, target: Any) -> Any:
         raise NotImplementedError
 
+    def best_output(self, a: Any, output: Any, target: Any) -> Any:
+        """The output that fits `target` best, shaped as `output`: for a loss on values, the target itself
+        (the loss there is its floor; for a loss on logits, an upper bound of it); None for a loss on class
+        ids, whose floor is 0 (the true class's score growing without bound)."""
+        return _values(output, target) if self.target == "float" else None
+
 
 LOSSES: Registry[Loss] = Registry("loss")
 
@@ -137,6 +143,20 @@ class CrossEntropy(Loss):
         out = outputs[0]
         weight = torch.tensor(a.weight, dtype=out.dtype, device=out.device) if a.weight else None
         return F.cross_entropy(out, target, weight=weight, label_smoothing=a.label_smoothing)
+
+    def best_output(self, a, output, target):
+        """With label smoothing ε over C classes, the scores log q of the smoothed target q = (1 − ε)·onehot
+        + ε/C: the cross-entropy H(q, p) = H(q) + KL(q ‖ p) is least at p = q, where it is q's entropy (Gibbs'
+        inequality; with class `weight`s, a value it reaches, so an upper bound of its floor). None without
+        smoothing: the floor is 0."""
+        import torch.nn.functional as F
+
+        eps = a.label_smoothing
+        if not eps:
+            return None
+        classes = output.shape[1]
+        onehot = F.one_hot(target.long(), classes).movedim(-1, 1).to(output.dtype)
+        return (onehot * (1 - eps) + eps / classes).log()
 
 
 @LOSSES.register

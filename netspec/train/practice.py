@@ -273,9 +273,10 @@ def overfit_batch(spec: Spec | str | Path, n: int = OVERFIT_N, *, steps: int = O
     The judged loss is the weighted sum of the terms that compare an output with a data field; terms without
     a target (a VAE's KL term) train but are not judged (they regularize; they do not fit the batch), and the
     total is judged when no term has a target. It passes at `threshold` when given; else, when every judged
-    term compares class ids, at CLASS_LOSS; else once it has closed 1 - FLOOR_GAP of the way from its start
-    to its floor, its value with every output equal to its target (0 for mse and l1, the targets' entropy
-    for bce on grey levels; an upper bound for a loss on logits).
+    term compares class ids, at CLASS_LOSS above its floor (0, or with label smoothing the smoothed targets'
+    entropy); else once it has closed 1 - FLOOR_GAP of the way from its start to its floor, its value with
+    every output equal to its target (0 for mse and l1, the targets' entropy for bce on grey levels; an upper
+    bound for a loss on logits).
 
     The batch is the first `n` samples of the first epoch's order, without augmentation; the network is in
     training mode (dropout as the spec has it, frozen batch norms excepted); the optimizer is the section's,
@@ -302,6 +303,7 @@ def overfit_batch(spec: Spec | str | Path, n: int = OVERFIT_N, *, steps: int = O
     inputs = s.inputs(batch)  # not augmented
     s.train_mode()
     judged = [i for i, t in enumerate(s.objective.terms) if t.target is not None] or None
+    classes = judged is None or all(s.objective.terms[i].choice.entry.target == "class" for i in judged)
     blocked: list[str] = []
     for step in range(steps + 1):
         with s.autocast():
@@ -312,13 +314,13 @@ def overfit_batch(spec: Spec | str | Path, n: int = OVERFIT_N, *, steps: int = O
         result.losses.append(loss)
         result.steps = step
         if step == 0:
-            result.floor, result.threshold = _threshold(s, outs, batch, judged, loss, threshold)
+            result.floor, result.threshold = _threshold(s, outs, batch, judged, classes, loss, threshold)
         if not math.isfinite(loss):
             result.reason = f"the loss became {loss} after {step} steps: lower the lr"
             return result
         if loss <= result.threshold:
             result.status = "pass"
-            result.reason = f"{_fell(s, result, judged)} to {loss:.4g} {_bar(result)} in {step} steps on " \
+            result.reason = f"{_fell(s, result, judged)} to {loss:.4g} {_bar(result, classes)} in {step} steps on " \
                             f"{result.samples} samples"
             return result
         if step == steps:
@@ -334,27 +336,31 @@ def overfit_batch(spec: Spec | str | Path, n: int = OVERFIT_N, *, steps: int = O
                 return result
         s.optimizer_step()
     result.reason = (f"{_fell(s, result, judged)} only to {min(result.losses):.4g} in {steps} steps on "
-                     f"{result.samples} samples, not {_bar(result)}: check the labels, the loss and the lr"
+                     f"{result.samples} samples, not {_bar(result, classes)}: check the labels, the loss and the lr"
                      + (f"; no gradient reaches {', '.join(blocked[:3])}" if blocked else ""))
     return result
 
 
-def _threshold(s: Setup, outs: dict, batch: dict, judged: list[int] | None, start: float,
+def _threshold(s: Setup, outs: dict, batch: dict, judged: list[int] | None, classes: bool, start: float,
                given: float | None) -> tuple[float | None, float]:
-    """(floor, threshold) of the judged loss, which is `start` before training; no floor for an absolute bar."""
+    """(floor, threshold) of the judged loss, which is `start` before training; no floor for an absolute bar.
+    Class losses (`classes`) pass at CLASS_LOSS above their floor: 0, or with label smoothing the loss at the
+    smoothed targets (a floor of 0 is left out, as an absolute bar)."""
     terms = s.objective.terms
     if given is not None:
         return None, given
-    if judged is None or all(terms[i].choice.entry.target == "class" for i in judged):
+    if judged is None:
         return None, CLASS_LOSS
     floor = 0.0
     with torch.no_grad():
         for i in judged:
             term, out = terms[i], outs[s.objective.outputs[i][0]]
-            if term.choice.entry.target != "class":  # a class loss's floor is 0
-                perfect = batch[term.target].to(out.dtype).reshape(out.shape)
-                floor += term.weight * float(term.choice.entry.compute(term.choice.args, [perfect],
-                                                                       batch[term.target]))
+            entry, target = term.choice.entry, batch[term.target]
+            best = entry.best_output(term.choice.args, out, target)
+            if best is not None:  # None: a floor of 0
+                floor += term.weight * float(entry.compute(term.choice.args, [best], target))
+    if classes:
+        return floor or None, floor + CLASS_LOSS
     floor = min(max(floor, 0.0), start)
     return floor, floor + FLOOR_GAP * (start - floor)
 
@@ -365,9 +371,11 @@ def _fell(s: Setup, result: OverfitResult, judged: list[int] | None) -> str:
     return f"{names} fell from {result.losses[0]:.4g}"
 
 
-def _bar(result: OverfitResult) -> str:
+def _bar(result: OverfitResult, classes: bool) -> str:
     if result.floor is None:
         return f"(≤ {result.threshold:.3g})"
+    if classes:
+        return f"(≤ {result.threshold:.4g}: {CLASS_LOSS:g} above its floor {result.floor:.4g}, with label smoothing)"
     return f"(≤ {result.threshold:.4g}: {1 - FLOOR_GAP:.0%} of the way to its floor {result.floor:.4g})"
 
 

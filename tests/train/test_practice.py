@@ -3,6 +3,7 @@ and the layer-by-layer gradient check."""
 
 import csv
 import json
+import math
 import shutil
 from pathlib import Path
 
@@ -148,6 +149,19 @@ def test_a_loss_that_does_not_fall_far_enough_fails(tmp_path):
     assert result.status == "fail" and result.steps == 3 and len(result.losses) == 4
     assert "in 3 steps on 8 samples, not (≤ 0.05)" in result.reason
     assert overfit_batch(spec_of(tmp_path, {}), n=8, lr=1e-9).status == "fail"  # an lr far too low
+
+
+def test_label_smoothing_raises_the_class_bar_by_its_floor(tmp_path):
+    """With label smoothing ε the cross-entropy cannot fall below the smoothed targets' entropy (0.2824 for
+    ε = 0.05 over 10 classes, above the plain bar of 0.05): the check passes 0.05 above that floor."""
+    eps, classes = 0.1, 4
+    q = [1 - eps + eps / classes] + [eps / classes] * (classes - 1)
+    entropy = -sum(p * math.log(p) for p in q)  # the floor, from its definition
+    result = overfit_batch(spec_of(tmp_path, {"loss": {"cross_entropy": {"label_smoothing": eps}}}), n=8)
+    assert result.passed, result.line()
+    assert result.floor == pytest.approx(entropy, rel=1e-5) and result.threshold == pytest.approx(entropy + 0.05)
+    assert result.losses[-1] <= result.threshold and min(result.losses) >= entropy - 1e-5
+    assert "0.05 above its floor 0.3488, with label smoothing" in result.reason
 
 
 def test_a_regression_loss_must_fall_to_five_percent(tmp_path):
