@@ -413,10 +413,11 @@ def _elsewhere(key: str, path: PathT) -> str | None:
     return None
 
 
-def _choice(registry: Registry, value: Any, path: PathT, source: Source, diag: Diagnostics) -> Choice | None:
+def _choice(registry: Registry, value: Any, path: PathT, source: Source, diag: Diagnostics,
+            keys: tuple[str, ...] = ()) -> Choice | None:
     """`registry.parse`, its errors added to `diag`: the Choice, or None."""
     try:
-        return registry.parse(value, path, source)
+        return registry.parse(value, path, source, keys)
     except SpecErrors as exc:
         diag.extend(exc.errors)
     except SpecError as exc:
@@ -459,12 +460,12 @@ def _parse_term(item: Any, at: PathT, source: Source, diag: Diagnostics) -> Loss
     if isinstance(item, dict):
         keys = {k: v for k, v in item.items() if k in LOSS_KEYS}
         loss = {k: v for k, v in item.items() if k not in LOSS_KEYS}
-        if len(loss) != 1:
+        if len(loss) != 1 and sum(k in LOSSES for k in loss) != 1:  # one loss and stray keys: _choice says
             diag.add(_error(source, "a loss term names one loss" if loss else "this loss term names no loss",
                             at + (list(loss)[1],) if loss else at, key=bool(loss),
                             hint=f"e.g. `- mse: {{}}`, with the term keys {', '.join(LOSS_KEYS)}"))
             return None
-    choice = _choice(LOSSES, loss, at, source, diag)
+    choice = _choice(LOSSES, loss, at, source, diag, LOSS_KEYS)
     ok = choice is not None
     weight = keys.get("weight", 1.0)
     if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight < 0:
@@ -507,7 +508,7 @@ def _parse_schedule(value: Any, source: Source, diag: Diagnostics) -> Schedule |
         if "warmup_epochs" in given and "warmup_steps" in given:
             diag.add(_error(source, "warm up by epochs or by steps, not both", path + ("warmup_steps",), key=True))
             bad.add("warmup_steps")
-    choice = _choice(SCHEDULES, value, path, source, diag)
+    choice = _choice(SCHEDULES, value, path, source, diag, tuple(WarmupArgs.model_fields))
     if choice is None or bad:
         return None
     if choice.entry.has_warmup and given:
@@ -561,9 +562,10 @@ def _check_metrics(config: TrainConfig, loss_known: bool, source: Source, diag: 
     for i, metric in enumerate(config.args.metrics or []):
         at = ("train", "metrics", i)
         if metric != "accuracy" and not TOPK_RE.match(metric):
-            diag.add(_error(source, f"unknown metric `{metric}`", at, hint=did_you_mean(metric, ["accuracy", "top5"])
-                            or "metrics are `accuracy` and `topK` (top5: the true class among the 5 highest "
-                               "scores)"))
+            k = re.fullmatch(r"top[\W_]*([1-9]\d*)", str(metric), re.IGNORECASE)  # `top_3`, `Top-3`
+            diag.add(_error(source, f"unknown metric `{metric}`", at, hint=(k and f"did you mean `top{k[1]}`?")
+                            or did_you_mean(metric, ["accuracy", "top5"])
+                            or "metrics are `accuracy` and `topK` (top5: the true class among the 5 highest scores)"))
         elif loss_known and not config.classification:
             diag.add(_error(source, f"metric `{metric}` needs class scores, but the first loss term, "
                             f"`{config.loss[0].name}`, compares values", at,

@@ -18,7 +18,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from ..errors import PathT, SpecError, did_you_mean
+from ..errors import PathT, SpecError, SpecErrors, did_you_mean
 from ..loader import Source
 
 
@@ -86,13 +86,17 @@ class Registry(Generic[E]):
     def __iter__(self):
         return iter(self.entries)
 
-    def parse(self, value: Any, path: PathT, source: Source) -> Choice[E]:
-        """`name`, `{name: main-arg}` or `{name: {args}}` -> a Choice; raises a located SpecError."""
+    def parse(self, value: Any, path: PathT, source: Source, keys: tuple[str, ...] = ()) -> Choice[E]:
+        """`name`, `{name: main-arg}` or `{name: {args}}` -> a Choice; raises a located SpecError (SpecErrors
+        for several). `keys` are those the caller takes beside the name (and has removed from `value`): a
+        mapping of one name and other keys is an error at each other key, with a did-you-mean among `keys`."""
         known = f"known: {', '.join(sorted(self.entries))}"
         if isinstance(value, str):
             name, raw, keyed = value, {}, False
         elif isinstance(value, dict) and len(value) == 1:
             (name, raw), keyed = next(iter(value.items())), True
+        elif isinstance(value, dict) and len(named := [k for k in value if k in self.entries]) == 1:
+            raise self._beside(value, named[0], path, source, keys)
         else:
             got = "" if isinstance(value, (dict, list)) else f", got {value!r}"
             raise source.error(f"{_article(self.kind)} {self.kind} is `name` or `{{name: {{args}}}}`{got}", path,
@@ -110,6 +114,26 @@ class Registry(Generic[E]):
                                    hint=f"write its arguments as a mapping: `{name}: {{...}}`")
             raw = {entry.main_arg: raw}
         return Choice(entry, validate_args(entry.Args, raw, at, source, f"{name} argument"), path, keyed)
+
+    def _beside(self, value: dict, name: str, path: PathT, source: Source, keys: tuple[str, ...]) -> SpecErrors:
+        """The errors of the keys written beside the name `name`: an argument of it that belongs inside its
+        mapping, or an unknown key."""
+        entry, errors = self.entries[name], []
+        for key in value:
+            if key == name:
+                continue
+            if key in entry.Args.model_fields:
+                errors.append(source.error(f"`{key}` is an argument of {self.kind} `{name}`, written beside it",
+                                           path + (key,), key=True,
+                                           hint=f"arguments go inside its mapping: `{name}: {{{key}: ...}}`"))
+            else:
+                arg = did_you_mean(key, entry.Args.model_fields)
+                beside = f"beside the {self.kind}'s name: {', '.join(keys)}" if keys else \
+                    f"{_article(self.kind)} {self.kind} is `name` or `{{name: {{args}}}}`"
+                errors.append(source.error(
+                    f"unknown {self.kind} key `{key}`", path + (key,), key=True, hint=did_you_mean(key, keys)
+                    or (arg and f"{arg} `{name}`'s arguments go inside its mapping: `{name}: {{...}}`") or beside))
+        return SpecErrors(errors)
 
 
 def validate_args(model: type[BaseModel], raw: dict, path: PathT, source: Source, what: str) -> Any:
