@@ -1,6 +1,6 @@
 """`netspec export SPEC -o model.onnx`: the network as an ONNX model through torch's exporter
-(docs/export.md): the batch dim and the spec's symbolic dims dynamic, or bound by `--dim`. The spec is
-checked before torch is imported."""
+(docs/export.md): the batch dim and the spec's symbolic dims dynamic, or bound by `--dim`; freshly
+initialized, or with trained `--weights` (a run's best.pt). The spec is checked before torch is imported."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from .common import (
     load_one,
     parse_dims,
     positive,
+    readable,
     say,
     writable,
     write,
@@ -32,6 +33,9 @@ def register(sub) -> None:
                    help="the ONNX opset (default: the exporter's; 18 or later, or what it converts to)")
     p.add_argument("--dim", **{**DIM, "help": "bind a symbolic input dim to a size, e.g. T=100, making it "
                                               "static (repeatable; the others stay dynamic)"})
+    p.add_argument("--weights", metavar="FILE",
+                   help="the weights to export, by name, every tensor of the network: a run's best.pt or "
+                        "last.pt, a state_dict .pt/.pth, or .safetensors (default: freshly initialized)")
 
 
 def run(args) -> int:
@@ -39,16 +43,20 @@ def run(args) -> int:
 
     dims = parse_dims(args.dim)
     writable(args.output, binary=True)
+    weights = getattr(args, "weights", None)  # `compile --format onnx` has no --weights
+    if weights:
+        readable([weights])
     spec = load_one(args.spec, dims)
     analyze(spec, dims)  # every error of the spec before torch is imported
     from ..export.onnx import ExportError, export
 
+    module = _trained(spec, weights) if weights else None
     try:
         if args.output == STDOUT:
             with tempfile.TemporaryDirectory() as folder:
-                write(STDOUT, export(spec, Path(folder) / "model.onnx", args.opset, dims).read_bytes())
+                write(STDOUT, export(spec, Path(folder) / "model.onnx", args.opset, dims, module).read_bytes())
         else:
-            export(spec, args.output, args.opset, dims)
+            export(spec, args.output, args.opset, dims, module)
     except ExportError as exc:
         raise Failure(str(exc), EXIT_INVALID) from None
     except OSError as exc:
@@ -56,3 +64,22 @@ def run(args) -> int:
     if args.output != STDOUT:
         say(args, f"{args.spec}: wrote {args.output}")
     return EXIT_OK
+
+
+def _trained(spec, path: str):
+    """`netspec.build(spec)` with the weights in `path`, read as `init_from` reads them (weights_only; a netspec
+    checkpoint's `model`), which must hold every tensor of the network, by name and shape, and no other."""
+    from .. import build
+    from ..train.transfer import compare, read_weights
+
+    try:
+        weights = read_weights(Path(path))
+    except ValueError as exc:
+        raise Failure(f"--weights: {exc}", EXIT_INVALID) from None
+    module = build(spec)
+    report = compare(module.state_dict(), weights, path)
+    if not report.fits:
+        raise Failure(f"--weights: {path} does not fit `{spec.name}`: {'; '.join(report.differences())}",
+                      EXIT_INVALID)
+    module.load_state_dict(weights)
+    return module

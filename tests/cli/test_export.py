@@ -3,8 +3,12 @@
 import subprocess
 import sys
 
+import numpy as np
 import onnx
+import pytest
+import torch
 
+import netspec
 from tests.cli.helpers import BAD, ROOT, call, write
 
 
@@ -41,3 +45,26 @@ def test_an_invalid_spec_exits_1_before_torch(tmp_path):
             f"assert main(['export', {str(write(tmp_path, 'bad.yaml', BAD))!r}, '-o', 'x.onnx']) == 1\n"
             "assert 'torch' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=tmp_path, capture_output=True)
+
+
+def test_exports_trained_weights_by_name(tmp_path, capsys):
+    """`--weights` exports the weights of a file (here a state_dict unlike any fresh init), so onnxruntime
+    computes what the module holding them computes; a file of another network is exit 1, naming the keys."""
+    ort = pytest.importorskip("onnxruntime")
+    spec = netspec.load(ROOT / "specs" / "cnn_digits.yaml")
+    trained = netspec.build(spec)
+    with torch.no_grad():
+        for tensor in trained.parameters():
+            tensor.copy_(torch.randn_like(tensor))
+    torch.save(trained.state_dict(), tmp_path / "weights.pt")
+    out = tmp_path / "cnn.onnx"
+    code, text, err = call(capsys, "export", ROOT / "specs" / "cnn_digits.yaml", "-o", out,
+                           "--weights", tmp_path / "weights.pt")
+    assert code == 0 and text.endswith(f"wrote {out}\n"), err
+    x = np.random.default_rng(0).standard_normal((3, 1, 8, 8)).astype(np.float32)
+    (got,) = ort.InferenceSession(str(out)).run(None, {"input": x})
+    np.testing.assert_allclose(got, trained.eval()(torch.from_numpy(x)).detach().numpy(), rtol=1e-4, atol=1e-5)
+    code, _, err = call(capsys, "export", ROOT / "specs" / "mlp_digits.yaml", "-o", tmp_path / "mlp.onnx",
+                        "--weights", tmp_path / "weights.pt")
+    assert code == 1 and "--weights:" in err and "does not fit `mlp_digits`" in err and "fc1.weight" in err
+    assert call(capsys, "export", "specs/cnn_digits.yaml", "-o", out, "--weights", tmp_path / "no.pt")[0] == 2
