@@ -47,8 +47,8 @@ demo: setup
 	@$(MAKE) --no-print-directory gallery
 	@echo "== netspec compile specs/resnet18.yaml -o out/resnet18.py"
 	@mkdir -p out && $(NETSPEC) compile -q specs/resnet18.yaml -o out/resnet18.py
-	@echo "== netspec train specs/cnn_digits.yaml --out $(RUN)"
-	@$(NETSPEC) train specs/cnn_digits.yaml --out $(RUN)
+	@echo "== netspec train specs/cnn_digits.yaml --out $(RUN) -q   (one line per epoch in $(RUN)/log.txt)"
+	@$(NETSPEC) train specs/cnn_digits.yaml --out $(RUN) -q && sed -n '1p;$$p' $(RUN)/log.txt
 	@echo "== written"
 	@echo "gallery:    docs/gallery/ (and the cookbook's diagrams in docs/cookbook/)"
 	@echo "compiled:   out/resnet18.py"

@@ -7,11 +7,12 @@ with totals. Pure Python over the two Graphs and their costs (no torch).
     d.to_json()             # what `netspec diff A B --json` prints
 
 A layer is *changed* when both specs have a layer of its name and its op, its resolved arguments or its
-inputs differ (inputs: when both specs have the layers named, so a block inserted before it is no change
-of it); a layer whose size changes only because its input did (a batchnorm after a wider conv) is not,
-and shows in its item's numbers. Added and removed layers are shown by the outermost group, block or
-repeat copy that is wholly new (`layer3.4`, a `basic` block of 7 layers), else one by one. `expect:` is
-not checked: a diff is for specs whose numbers are changing.
+inputs differ (arguments: of another op, those both ops take; inputs: when both specs have the layers
+named, so a block inserted before it is no change of it); a layer whose size changes only because its
+input did (a batchnorm after a wider conv) is not, and shows in its item's numbers. Added and removed
+layers are shown by the outermost group, block or repeat copy that is wholly new (`layer3.4`, a `basic`
+block of 7 layers), else one by one. `expect:` is not checked: a diff is for specs whose numbers are
+changing.
 """
 
 from __future__ import annotations
@@ -228,9 +229,8 @@ def _changes(a: Graph, b: Graph) -> list[Change]:
         if nb is None:
             continue
         args_a, args_b = na.args.model_dump(), nb.args.model_dump()
-        args = {k: (args_a.get(k), args_b.get(k)) for k in dict.fromkeys([*args_a, *args_b])
-                if args_a.get(k) != args_b.get(k)}
         op = (na.op, nb.op) if na.op != nb.op else None
+        args = {k: (v, args_b[k]) for k, v in args_a.items() if k in args_b and v != args_b[k]}  # of both ops
         rewired = na.inputs != nb.inputs and all(map(shared, [*na.inputs, *nb.inputs]))
         inputs = (list(na.inputs), list(nb.inputs)) if rewired else None
         if op or args or inputs:

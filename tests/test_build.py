@@ -331,6 +331,12 @@ def test_validation_rejects_every_name_a_module_cannot_hold():
 
 # ---- torch.compile, channels_last, autocast --------------------------------------------------------
 
+# torch.compile's own first import of torch.jit warns that torch.jit.script_method is deprecated: torch's
+# business, not the spec's (netspec uses no TorchScript), and noise in every run of the suite.
+TORCH_JIT_NOTE = pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")
+
+
+@TORCH_JIT_NOTE
 @pytest.mark.parametrize("name", ["cnn_digits", "conv_autoencoder", "unet", "vae", "vit_tiny", "resnet18"])
 def test_compiles_with_fullgraph_and_trains(name):
     spec, result = load_valid(ROOT / "specs" / f"{name}.yaml")
@@ -346,6 +352,7 @@ def test_compiles_with_fullgraph_and_trains(name):
     assert shapes(compiled(**x)) == shapes(model(**x)) == result.outputs
 
 
+@TORCH_JIT_NOTE
 def test_recurrent_specs_compile_with_a_graph_break():
     """Dynamo cannot trace torch's nn.LSTM (a torch limitation), so fullgraph is out; the rest compiles."""
     spec, result = load_valid(ROOT / "specs" / "lstm_classifier.yaml")
@@ -355,6 +362,7 @@ def test_recurrent_specs_compile_with_a_graph_break():
     assert torch.allclose(torch.compile(model, backend="aot_eager")(**x), model(**x), atol=1e-6)
 
 
+@TORCH_JIT_NOTE
 def test_compiles_with_inductor():
     spec, result = load_valid(ROOT / "specs" / "cnn_digits.yaml")
     model = build(spec).eval()

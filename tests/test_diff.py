@@ -116,6 +116,20 @@ def test_an_op_change_a_rewiring_and_items_on_one_side():
     assert [(r.name, r.mark) for r in d.rows] == [("x", " "), ("1", "~"), ("y", " "), ("s", "+")]
 
 
+def test_a_changed_op_lists_only_the_arguments_both_ops_take():
+    """An unnamed layer whose position holds another op: `maxpool2d → flatten`, without the pool's kernel
+    against the flatten's missing one; pooling by avg instead of max compares the arguments both pools take."""
+    head = "name: n\ninput: [1, 8, 8]\nlayers:\n  - conv2d: {out: 4, kernel: 3, padding: 1}\n"
+    pool = netspec.loads(head + "  - maxpool2d: 2\n  - flatten\n  - linear: 10\n")
+    flat = netspec.loads(head + "  - flatten\n  - linear: 10\n")
+    avg = netspec.loads(head + "  - avgpool2d: {kernel_size: 4, ceil_mode: true}\n  - flatten\n  - linear: 10\n")
+    assert diff(pool, flat).changed[0] == Change("1", ("maxpool2d", "flatten"), {}, None)
+    assert str(diff(pool, flat).changed[0]) == "maxpool2d → flatten"
+    (change,) = [c for c in diff(pool, avg).changed if c.name == "1"]
+    assert change.op == ("maxpool2d", "avgpool2d")
+    assert change.args == {"kernel_size": (2, 4), "ceil_mode": (False, True)}  # not `dilation`, not `divisor_override`
+
+
 def test_symbolic_costs_are_unknown():
     d = diff(load("lstm_classifier"), load("lstm_classifier"))
     assert d.to_json()["totals"]["macs"] == [None, None]

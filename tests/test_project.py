@@ -35,6 +35,8 @@ def test_make_demo_compiles_one_spec_and_says_where_everything_went():
                          check=True)
     assert re.search(r"netspec compile -q specs/\w+\.yaml -o out/\w+\.py", run.stdout)
     assert re.search(r"netspec train specs/cnn_digits\.yaml --out runs/cnn_digits-\d{8}-\d{6}", run.stdout)
+    # the run's first and last lines, not its 100 epoch lines (they stay in the run folder's log.txt)
+    assert re.search(r"--out (runs/\S+) -q && sed -n '1p;\$p' \1/log\.txt", run.stdout)
     for line in ("gallery:    docs/gallery/", "compiled:   out/", "run folder: runs/cnn_digits-",
                  "netspec is not on your PATH: run .venv/bin/netspec, or 'source .venv/bin/activate' first"):
         assert f'echo "{line}' in run.stdout, line

@@ -54,11 +54,9 @@ def run(args) -> int:
     if graph.errors:  # first, as `validate --draw` prints them: then what drawing says
         print_errors(SpecErrors(graph.errors))
     code = draw_graph(graph, args.output, args, fmt=fmt)
-    if graph.errors:
-        return EXIT_INVALID
     if code == EXIT_OK and args.output != STDOUT:
-        say(args, f"{args.spec}: wrote {args.output}")
-    return code
+        say(args, f"{args.spec}: wrote {args.output}" + (" (up to its errors, in red)" if graph.errors else ""))
+    return EXIT_INVALID if graph.errors else code
 
 
 def output_format(path: str, given: str | None) -> str:

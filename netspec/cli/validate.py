@@ -56,6 +56,8 @@ def run(args) -> int:
         if result is not None and not args.json:  # with --json, stdout holds the JSON only
             say(args, f"{path}: ok ({printable(result.name)}: {result.total_params:,} params, "
                       f"{len(result.layers)} layers)")
+        if args.draw and drawn == EXIT_OK and not args.json:
+            say(args, f"{path}: wrote {args.draw}" + (" (up to its errors, in red)" if result is None else ""))
     report.finish()
     return EXIT_INVALID if report.failed else drawn  # as `draw` answers: 2 when the diagram could not be made
 

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from tests.cli.helpers import GOOD, ROOT, call, write
+from tests.cli.helpers import BAD, GOOD, ROOT, call, write
 
 needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="needs graphviz's dot")
 
@@ -46,3 +46,15 @@ def test_format_must_agree_with_the_file_s_ending(tmp_path, capsys):
 def test_says_what_it_wrote(tmp_path, capsys):
     spec, out = write(tmp_path, "net.yaml", GOOD), tmp_path / "net.dot"
     assert call(capsys, "draw", spec, "-o", out) == (0, f"{spec}: wrote {out}\n", "")
+
+
+def test_says_what_it_wrote_for_an_invalid_spec_too(tmp_path, capsys):
+    """`draw` and `validate --draw` draw an invalid spec up to its errors: the errors on stderr, then where the
+    diagram went on stdout (exit 1), as for a valid one (`-q` leaves the line out)."""
+    bad, good, out = write(tmp_path, "bad.yaml", BAD), write(tmp_path, "good.yaml", GOOD), tmp_path / "net.dot"
+    for argv in (["draw", bad, "-o", out], ["validate", bad, "--draw", out]):
+        code, text, err = call(capsys, *argv)
+        assert (code, text) == (1, f"{bad}: wrote {out} (up to its errors, in red)\n") and "5:5: error:" in err
+        assert call(capsys, "-q", *argv)[:2] == (1, "")
+    code, text, _ = call(capsys, "validate", good, "--draw", out)
+    assert code == 0 and text.splitlines()[1:] == [f"{good}: wrote {out}"]
