@@ -52,7 +52,8 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.flush()  # here, where a full disk is said, not at exit
         return code
     except (SpecError, SpecErrors) as exc:
-        print_errors(exc)
+        if not _another_process_of_torchrun():  # every process finds the same errors: rank 0 says them
+            print_errors(exc)
         return EXIT_INVALID
     except UsageError as exc:
         args.parser.print_usage(sys.stderr)
@@ -78,6 +79,11 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     except Exception as exc:  # a bug in netspec, not in the spec
         return _internal(exc)
+
+
+def _another_process_of_torchrun() -> bool:
+    """Whether this is one of torchrun's processes other than rank 0 (`RANK` set and not 0)."""
+    return os.environ.get("RANK", "0").strip() not in ("", "0")
 
 
 def _internal(exc: Exception) -> int:

@@ -220,3 +220,15 @@ def test_an_internal_error_exits_3_without_a_traceback(capsys, monkeypatch):
     monkeypatch.delenv("NETSPEC_TRACEBACK", raising=False)
     code, _, err = call(capsys, "ops")
     assert code == 3 and err.startswith("netspec: internal error: KeyError: 'oops'") and "Traceback" not in err
+
+
+def test_under_torchrun_only_rank_0_prints_the_specs_errors(tmp_path, capsys, monkeypatch):
+    """torchrun starts the same command N times; the spec's errors are said once, every process exits 1."""
+    from netspec.cli import main
+
+    spec = tmp_path / "bad.yaml"
+    spec.write_text("name: t\ninput: [4]\nlayers:\n  - linaer: 2\n")
+    for rank, said in (("1", False), ("0", True)):
+        monkeypatch.setenv("RANK", rank)
+        assert main(["train", str(spec), "--out", str(tmp_path / f"run{rank}")]) == 1
+        assert ("unknown layer type `linaer`" in capsys.readouterr().err) == said
