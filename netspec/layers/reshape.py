@@ -26,13 +26,21 @@ from .base import (
 )
 
 
+class Rearranging(Layer):
+    """What the ops that move values without computing on them share: the `reshape` family, and ids as well
+    as floats (`mean`, which computes, is of the family but takes floats only)."""
+
+    family = "reshape"
+    dtypes = ANY
+
+
 class FlattenArgs(Args):
     start_dim: int = 0
     end_dim: int = -1
 
 
 @register
-class Flatten(Layer):
+class Flatten(Rearranging):
     """Merge the per-sample dims start_dim..end_dim (inclusive) into one.
 
     Args:
@@ -49,8 +57,6 @@ class Flatten(Layer):
     """
 
     op = "flatten"
-    dtypes = ANY
-    family = "reshape"
     Args = FlattenArgs
     main_arg = "start_dim"
 
@@ -89,7 +95,7 @@ class ReshapeArgs(Args):
 
 
 @register
-class Reshape(Layer):
+class Reshape(Rearranging):
     """Give the per-sample elements a new shape (batch excluded), as torch's `reshape`.
 
     Args:
@@ -105,8 +111,6 @@ class Reshape(Layer):
     """
 
     op = "reshape"
-    dtypes = ANY
-    family = "reshape"
     Args = ReshapeArgs
     main_arg = "shape"
 
@@ -147,7 +151,7 @@ class PermuteArgs(Args):
 
 
 @register
-class Permute(Layer):
+class Permute(Rearranging):
     """Reorder the per-sample dims (batch excluded, it stays first).
 
     Args:
@@ -162,8 +166,6 @@ class Permute(Layer):
     """
 
     op = "permute"
-    dtypes = ANY
-    family = "reshape"
     Args = PermuteArgs
     main_arg = "dims"
 
@@ -190,7 +192,7 @@ class SelectArgs(Args):
 
 
 @register
-class Select(Layer):
+class Select(Rearranging):
     """Take one index along a dim, dropping that dim (a ViT's class token: index 0 of the tokens).
 
     Args:
@@ -205,8 +207,6 @@ class Select(Layer):
     """
 
     op = "select"
-    dtypes = ANY
-    family = "reshape"
     Args = SelectArgs
     main_arg = "index"
 
@@ -294,7 +294,7 @@ class UnsqueezeArgs(Args):
 
 
 @register
-class Unsqueeze(Layer):
+class Unsqueeze(Rearranging):
     """Insert a dim of size 1 at `dim` (batch excluded), as torch's `unsqueeze`.
 
     Args:
@@ -309,8 +309,6 @@ class Unsqueeze(Layer):
     """
 
     op = "unsqueeze"
-    dtypes = ANY
-    family = "reshape"
     Args = UnsqueezeArgs
     main_arg = "dim"
 
@@ -331,7 +329,7 @@ class SqueezeArgs(Args):
 
 
 @register
-class Squeeze(Layer):
+class Squeeze(Rearranging):
     """Remove dims of size 1 (batch excluded), as torch's `squeeze(dim)`.
 
     Args:
@@ -347,8 +345,6 @@ class Squeeze(Layer):
     """
 
     op = "squeeze"
-    dtypes = ANY
-    family = "reshape"
     Args = SqueezeArgs
     main_arg = "dim"
 
@@ -375,7 +371,7 @@ class UnflattenArgs(Args):
 
 
 @register
-class Unflatten(Layer):
+class Unflatten(Rearranging):
     """Split one per-sample dim into several (batch excluded), as torch's `unflatten`: the inverse of `flatten`.
 
     Args:
@@ -391,8 +387,6 @@ class Unflatten(Layer):
     """
 
     op = "unflatten"
-    dtypes = ANY
-    family = "reshape"
     Args = UnflattenArgs
 
     def infer(self, a, shapes):
@@ -428,7 +422,7 @@ class RollArgs(Args):
 
 
 @register
-class Roll(Layer):
+class Roll(Rearranging):
     """Shift elements cyclically along per-sample dims (batch excluded), as torch's `roll` (Swin's shifted
     windows: `roll: {shifts: [-3, -3], dims: [0, 1]}` on [H, W, C]).
 
@@ -446,8 +440,6 @@ class Roll(Layer):
     """
 
     op = "roll"
-    dtypes = ANY
-    family = "reshape"
     Args = RollArgs
 
     def infer(self, a, shapes):
@@ -480,7 +472,7 @@ class PadArgs(Args):
 
 
 @register
-class Pad(Layer):
+class Pad(Rearranging):
     """Pad the trailing per-sample dims, as torch.nn.functional.pad: constant, reflected or replicated edges.
 
     Args:
@@ -499,8 +491,6 @@ class Pad(Layer):
     """
 
     op = "pad"
-    dtypes = ANY
-    family = "reshape"
     Args = PadArgs
     main_arg = "pad"
 
@@ -547,7 +537,7 @@ class ChannelShuffleArgs(Args):
 
 
 @register
-class ChannelShuffle(Layer):
+class ChannelShuffle(Rearranging):
     """Shuffle the channels across groups (ShuffleNet, Zhang et al. 2018): view C as [groups, C/groups],
     transpose, flatten; torch's nn.ChannelShuffle, the same as torchvision's `channel_shuffle`.
 
@@ -562,8 +552,6 @@ class ChannelShuffle(Layer):
     """
 
     op = "channel_shuffle"
-    dtypes = ANY
-    family = "reshape"
     Args = ChannelShuffleArgs
     main_arg = "groups"
 
@@ -582,12 +570,10 @@ class ChannelShuffle(Layer):
         return Call("ChannelShuffle", (a.groups,))
 
 
-class Splitting(Layer):
+class Splitting(Rearranging):
     """What `chunk` and `split` share: several parts along one per-sample dim, each a node with the arguments
     `Part` (the op's own and `part`, its index), each computed as torch's `x.chunk(...)[i]` or `x.split(...)[i]`."""
 
-    dtypes = ANY
-    family = "reshape"
     Part: ClassVar[type[Args]]
 
     def part(self, a, i):
