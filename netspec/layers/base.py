@@ -247,6 +247,13 @@ def check_groups(a: Args, field: str, channels: int) -> None:
                          hint=f"choose a divisor of {channels}, e.g. {', '.join(map(str, nearest))}", arg=field)
 
 
+def check_image(op: str, shape: Shape, hint: str) -> None:
+    """An op made for images needs a per-sample [C, H, W]: ShapeError "<op> needs an image [C, H, W], got …"
+    with `hint` (the op to use instead) otherwise."""
+    if len(shape) != 3:
+        raise ShapeError(f"{op} needs an image [C, H, W], got {format_shape(shape)}", hint=hint)
+
+
 def batch_dim(dim: int) -> int:
     """A per-sample dim index as a batched tensor's index (batch is dim 0)."""
     return dim + 1 if dim >= 0 else dim

@@ -8,7 +8,7 @@ from typing import Annotated, ClassVar
 from pydantic import Field, PositiveFloat, PositiveInt
 
 from ..arith import format_shape, is_known
-from .base import Args, Call, Layer, ShapeError, arg, check_groups, check_stated, count, known, register
+from .base import Args, Call, Layer, ShapeError, arg, check_groups, check_image, check_stated, count, known, register
 
 BATCHNORM_FOR_RANK = {1: "batchnorm1d", 2: "batchnorm1d", 3: "batchnorm2d", 4: "batchnorm3d"}
 
@@ -244,9 +244,7 @@ class LayerNorm2d(Layer):
 
     def infer(self, a, shapes):
         (shape,) = shapes
-        if len(shape) != 3:
-            raise ShapeError(f"layernorm2d needs an image [C, H, W], got {format_shape(shape)}",
-                             hint="use `layernorm` to normalize the last dim of a sequence or vector")
+        check_image(self.op, shape, "use `layernorm` to normalize the last dim of a sequence or vector")
         check_stated(a, "normalized_shape", known(shape[0], "channel dim", self.op), "channels")
         return shape
 

@@ -7,8 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from ..arith import format_shape
-from .base import Args, Call, Layer, ShapeError, register
+from .base import Args, Call, Layer, check_image, register
 
 
 class DropoutArgs(Args):
@@ -64,9 +63,7 @@ class Dropout2d(Layer):
 
     def infer(self, a, shapes):
         (shape,) = shapes
-        if len(shape) != 3:
-            raise ShapeError(f"dropout2d needs an image [C, H, W], got {format_shape(shape)}",
-                             hint="use `dropout` to drop single elements")
+        check_image(self.op, shape, "use `dropout` to drop single elements")
         return shape
 
     def label(self, a):
