@@ -266,7 +266,7 @@ def training_reference() -> str:
 def cli_reference() -> str:
     """Every command of `netspec`, from its parser: what it does, its usage, and each argument with its help."""
     from .cli import build_parser
-    from .cli.common import commands, options
+    from .cli.common import commands, options, positionals
 
     parser = build_parser()
     top = [a for a in options(parser) if not isinstance(a, argparse._HelpAction)]
@@ -276,9 +276,8 @@ def cli_reference() -> str:
     for name, _, sub in commands(parser):
         lines += ["", f"## netspec {name}", "", f"{sub.description}.", "", "```", *_usage(f"netspec {name}", sub),
                   "```", "", "| argument | |", "|---|---|"]
-        arguments = [a for a in sub._actions if not a.option_strings]
-        arguments += [a for a in sub._actions if a.option_strings and not isinstance(a, argparse._HelpAction)]
-        lines += [f"| {_argument(a)} | {_cell(_help(a))} |" for a in arguments]
+        shown = positionals(sub) + [a for a in options(sub) if not isinstance(a, argparse._HelpAction)]
+        lines += [f"| {_argument(a)} | {_cell(_help(a))} |" for a in shown]
         if sub.epilog:
             lines += ["", "```", sub.epilog, "```"]
     return "\n".join(lines) + "\n"
@@ -287,10 +286,11 @@ def cli_reference() -> str:
 def _usage(prog: str, parser: argparse.ArgumentParser, width: int = 100) -> list[str]:
     """The usage lines as argparse orders them (options, then positional arguments), written here rather than
     by argparse, whose wrapping differs between Pythons."""
+    from .cli.common import options, positionals
+
     groups = {id(a): g for g in parser._mutually_exclusive_groups for a in g._group_actions}
     words, seen = [], set()
-    actions = [a for a in parser._actions if a.option_strings] + [a for a in parser._actions if not a.option_strings]
-    for action in actions:
+    for action in options(parser) + positionals(parser):
         group = groups.get(id(action))
         if isinstance(action, argparse._HelpAction) or (group is not None and id(group) in seen):
             continue
