@@ -132,17 +132,20 @@ def write_pages(docs: Path) -> list[Path]:
 def write_diagrams(docs: Path) -> list[Path]:
     """Draw every diagram (each spec read, expanded and costed once). Raises draw.GraphvizMissing without
     graphviz's `dot` program."""
+    from .analysis import layer_stats
     from .draw import draw
     from .graph import build_graph
     from .spec import load
 
-    graphs: dict[str, object] = {}
+    graphs: dict[str, tuple] = {}  # stem -> (its graph, its layer_stats)
     written = []
     for name, (stem, depth) in diagrams().items():
         if stem not in graphs:
-            graphs[stem] = build_graph(load(SPECS / f"{stem}.yaml"))
+            graph = build_graph(load(SPECS / f"{stem}.yaml"))
+            graphs[stem] = graph, layer_stats(graph)
+        graph, stats = graphs[stem]
         (docs / name).parent.mkdir(parents=True, exist_ok=True)
-        written.append(draw(graphs[stem], docs / name, depth=depth))
+        written.append(draw(graph, docs / name, depth=depth, stats=stats))
     return written
 
 
