@@ -645,11 +645,11 @@ def _check_glob(pattern: str, at: PathT, empty: str, analysis: Analysis, source:
         return
     hit = [name for name in layers if _covers(pattern, name)]
     if hit:
-        diag.add(_error(source, f"`{pattern}` matches only layers without trainable parameters ({_few(hit, 3)})", at,
+        diag.add(_error(source, f"`{pattern}` matches only layers without trainable parameters ({few(hit, 3)})", at,
                         hint=f"{empty}; match the layers that have some"))
     else:
         diag.add(_error(source, f"`{pattern}` matches no layer of the network", at,
-                        hint=did_you_mean(pattern, layers) or f"layers with parameters: {_few(trainable, 6)}"))
+                        hint=did_you_mean(pattern, layers) or f"layers with parameters: {few(trainable, 6)}"))
 
 
 def _check_freeze(config: TrainConfig, analysis: Analysis, source: Source, diag: Diagnostics) -> None:
@@ -667,7 +667,7 @@ def _check_freeze(config: TrainConfig, analysis: Analysis, source: Source, diag:
             if not any(_covers(pattern, name) for name in frozen):
                 diag.add(_error(source, f"`{pattern}` matches no layer that `freeze` freezes",
                                 ("train", "unfreeze", "layers", j),
-                                hint=did_you_mean(pattern, frozen) or f"frozen layers: {_few(frozen, 6)}"))
+                                hint=did_you_mean(pattern, frozen) or f"frozen layers: {few(frozen, 6)}"))
     problem = nothing_trains(config, analysis)
     if problem is not None:
         message, at, hint = problem
@@ -692,7 +692,7 @@ def nothing_trains(config: TrainConfig, analysis: Analysis) -> tuple[str, PathT,
     thawed = unfreeze.layers if unfreeze is not None and unfreeze.at_epoch == 1 else []
     if config.args.freeze and all(frozen(name, config.args.freeze, thawed) for name in trainable):
         later = f" until epoch {unfreeze.at_epoch}" if unfreeze is not None and not thawed else ""
-        return f"nothing to train: `freeze` freezes every trainable layer ({_few(trainable, 3)}){later}", \
+        return f"nothing to train: `freeze` freezes every trainable layer ({few(trainable, 3)}){later}", \
             ("train", "freeze"), "freeze the layers to keep (`features.*`) and leave the head out of the list"
     return None
 
@@ -702,7 +702,8 @@ def frozen(name: str, freeze: list[str], thawed: list[str]) -> bool:
     return any(matches(name, p) for p in freeze) and not any(matches(name, p) for p in thawed)
 
 
-def _few(names: list[str], n: int) -> str:
+def few(names: list[str], n: int = 3) -> str:
+    """The first `n` names, comma-separated, with `, ...` when there are more."""
     return ", ".join(names[:n]) + (", ..." if len(names) > n else "")
 
 

@@ -21,7 +21,6 @@ import copy
 import json
 import math
 import re
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -139,8 +138,7 @@ def lr_find(spec: Spec | str | Path, *, out: str | Path | None = None, start_lr:
     holds files or cannot be created."""
     spec, config, analysis = configure(spec, {"device": device, "seed": seed}, None, overrides)
     check_train(config, analysis, spec)
-    folder = new_folder(Path(out) if out is not None else
-                        Path("runs") / f"{spec.name}-lr-find-{time.strftime('%Y%m%d-%H%M%S')}")
+    folder = new_folder(out, f"{spec.name}-lr-find")
     result = lr_range_test(Setup(spec, config, analysis, None, None, False, folder=False), start_lr, end_lr, steps,
                            beta, diverge)
     result.write(folder)
@@ -435,8 +433,7 @@ def gradcheck(spec: Spec | str | Path, *, batch: int = GRAD_BATCH, dims: dict[st
         return result
     graph = analysis.graph
     sizes = dict(dims or {})
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with _reseeded(seed):
         compiled = compile_graph(graph, dtype=torch.float64)
         module = compiled.module.eval()
         inputs = [_example(d.shape, d.dtype, batch, sizes) for d in graph.inputs.values()]

@@ -72,8 +72,7 @@ class RunDir:
             run.steps = _read_csv(run.path / "steps.csv")
             run.grads = _read_csv(run.path / "grad_norms.csv")
         else:
-            path = Path(out) if out is not None else Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
-            run = cls(new_folder(path, "choose another --out, or --resume it"), progress)
+            run = cls(new_folder(out, name, "choose another --out, or --resume it"), progress)
         atomic_write(run.path / "spec.yaml", _dump(tree))
         return run
 
@@ -153,10 +152,11 @@ class RunDir:
         self.note("done: " + (f"{shown}; " if shown else "") + f"run folder {self.path}")
 
 
-def new_folder(path: Path, hint: str = "choose another --out") -> Path:
-    """`path` as a new folder for a command's files: created (with its parents), or taken when it is an empty
-    folder. Raises RunFolderError when it holds files (`hint` says what to do instead), is a file, or cannot be
-    created."""
+def new_folder(out: str | Path | None, name: str, hint: str = "choose another --out") -> Path:
+    """`out` (default `runs/<name>-<timestamp>`) as a new folder for a command's files: created (with its
+    parents), or taken when it is an empty folder. Raises RunFolderError when it holds files (`hint` says what
+    to do instead), is a file, or cannot be created."""
+    path = Path(out) if out is not None else Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
     if path.exists() and (not path.is_dir() or any(path.iterdir())):
         raise RunFolderError(f"{path} already holds files; {hint}" if path.is_dir()
                              else f"{path} is a file, not a folder; choose another --out")

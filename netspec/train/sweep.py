@@ -39,7 +39,6 @@ import json
 import math
 import multiprocessing
 import os
-import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -175,8 +174,7 @@ def sweep(spec: str | Path, grid: dict[str, list], *, sampler: str = "grid", tri
     check_grid(spec_obj, grid, fixed)
     count = trial_count(sampler, grid, trials)
     monitor, mode = ranking(spec_obj, fixed)
-    folder = new_folder(Path(out) if out is not None else
-                        Path("runs") / f"{spec_obj.name}-sweep-{time.strftime('%Y%m%d-%H%M%S')}")
+    folder = new_folder(out, f"{spec_obj.name}-sweep")
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # a failed trial's line is on_trial's to print
     study = optuna.create_study(direction="minimize" if mode == "min" else "maximize",
                                 sampler=_sampler(sampler, grid, seed))
@@ -226,8 +224,9 @@ def sweep(spec: str | Path, grid: dict[str, list], *, sampler: str = "grid", tri
                 process.join()
             for _, trial in running.values():
                 trial.status, trial.reason = "interrupted", "the sweep was interrupted"
-            result().write()
-            raise SweepInterrupted(result()) from None
+            so_far = result()
+            so_far.write()
+            raise SweepInterrupted(so_far) from None
     finished = result()
     finished.write()
     return finished

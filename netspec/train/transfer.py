@@ -29,7 +29,7 @@ from pathlib import Path
 import torch
 
 from . import checkpoint
-from .config import TrainArgs, frozen
+from .config import TrainArgs, few, frozen
 
 SUFFIXES = (".pt", ".pth", ".safetensors")
 
@@ -52,9 +52,9 @@ class LoadReport:
         """One phrase per kind of difference, naming the first few keys."""
         out = []
         if self.missing:
-            out.append(f"{len(self.missing)} missing from the file ({_few(self.missing)})")
+            out.append(f"{len(self.missing)} missing from the file ({few(self.missing)})")
         if self.unexpected:
-            out.append(f"{len(self.unexpected)} not in the network ({_few(self.unexpected)})")
+            out.append(f"{len(self.unexpected)} not in the network ({few(self.unexpected)})")
         if self.mismatched:
             shown = ", ".join(f"{k} {list(a)} in the file, {list(b)} here" for k, a, b in self.mismatched[:3])
             more = ", ..." if len(self.mismatched) > 3 else ""
@@ -167,7 +167,3 @@ class Freezing:
         """The modules with running statistics that are frozen now: they run in eval mode."""
         return [m for name, m in self.norms.items()
                 if name in self.spec_frozen or frozen(name, self.freeze, self.thawed)]
-
-
-def _few(names: list[str], n: int = 3) -> str:
-    return ", ".join(names[:n]) + (", ..." if len(names) > n else "")
