@@ -155,7 +155,6 @@ def lr_range_test(s: Setup, start_lr: float = START_LR, end_lr: float = END_LR, 
     The suggestion is the lr where the smoothed loss falls fastest: the most negative slope of smoothed loss
     against log10(lr), among the steps up to the lowest smoothed loss."""
     saved = _snapshot(s)
-    schedule, s.schedule = s.schedule, None  # the sweep sets the lr itself
     lrs, losses, smoothed = [], [], []
     avg, best, diverged = 0.0, math.inf, None
     try:
@@ -185,7 +184,6 @@ def lr_range_test(s: Setup, start_lr: float = START_LR, end_lr: float = END_LR, 
             s.backward(total)
             s.optimizer_step()
     finally:
-        s.schedule = schedule
         _restore(s, saved)
     settings = {"start_lr": start_lr, "end_lr": end_lr, "steps": steps, "beta": beta, "diverge": diverge}
     return _verdict(s.spec.name, lrs, losses, smoothed, diverged, settings)
@@ -294,8 +292,7 @@ def overfit_batch(spec: Spec | str | Path, n: int = OVERFIT_N, *, steps: int = O
                          f"{max_macs:.3g}; run it on a GPU with a higher max_macs, or fewer samples")
         return result
     check_train(config, analysis, spec)
-    s = Setup(spec, config, analysis, None, None, False, folder=False)
-    s.schedule = None
+    s = Setup(spec, config, analysis, None, None, False, folder=False)  # no schedule
     batch = next(batches(s.splits.train, n, True, config.args.seed, 0, s.device))
     result.samples = len(next(iter(batch.values())))
     inputs = s.inputs(batch)  # not augmented

@@ -86,8 +86,9 @@ def configure(spec: Spec | str | Path, given: dict[str, Any], lr: float | str | 
 class Setup:
     """Everything one run needs: the data, the module, the optimizer and schedule, and the run folder.
 
-    With `folder=False` it is a bench for the practice checks (netspec.train.practice): no run folder, and
-    `lr: auto` left at the optimizer's default lr for the caller to change."""
+    With `folder=False` it is a bench for the practice checks (netspec.train.practice): no run folder, no
+    schedule (a warm-up or one_cycle would move the lr the checks set), and `lr: auto` left at the
+    optimizer's default lr for the caller to change."""
 
     def __init__(self, spec: Spec, config: TrainConfig, analysis, out, resume, progress: bool | None,
                  folder: bool = True):
@@ -144,7 +145,7 @@ class Setup:
             if self.auto_lr:
                 self._choose_lr(resume is not None)
         self.schedule = LRSchedule(config.schedule, self.optimizer, self.steps_per_epoch, args.epochs) \
-            if config.schedule is not None else None
+            if config.schedule is not None and folder else None
         if resume is not None:
             self._resume()
         self.net = self.world.wrap(self.model)  # what trains: the module, or the module in DDP

@@ -246,3 +246,23 @@ def test_a_wrong_backward_fails_and_is_named(tmp_path, wrong_square_layer):
 def test_symbolic_dims_are_bound_small(tmp_path):
     result = gradcheck("specs/lstm_classifier.yaml", dims={"T": 3})
     assert result.passed and "input [2, 3, 32]" in result.reason
+
+
+@pytest.mark.parametrize("schedule", [{"cosine": {}, "warmup_epochs": 1}, {"one_cycle": {"max_lr": 0.5}}])
+def test_the_practice_bench_trains_at_the_sections_lr_whatever_the_schedule(monkeypatch, schedule):
+    """A warm-up (or one_cycle) moves the lr when its schedule is made: the checks' bench makes none, so
+    overfit-batch steps at the lr it was given (it stepped at a tenth of it under a warm-up)."""
+    import netspec.train.session as session
+
+    made = []
+    real = session.Setup.__init__
+
+    def spy(self, *args, **kwargs):
+        real(self, *args, **kwargs)
+        made.append(self)
+
+    monkeypatch.setattr(session.Setup, "__init__", spy)
+    overfit_batch("specs/mlp_digits.yaml", 8, steps=1, lr=0.01, overrides={"schedule": schedule})
+    (bench,) = made
+    assert bench.schedule is None
+    assert [g["lr"] for g in bench.optimizer.param_groups] == [0.01]
