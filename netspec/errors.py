@@ -62,6 +62,11 @@ class SpecError(Exception):
         return self.format(with_source=False)
 
     @property
+    def errors(self) -> list[SpecError]:
+        """This error alone, as a list: what `SpecErrors.errors` holds, so either exception reads alike."""
+        return [self]
+
+    @property
     def location(self) -> str:
         if self.mark is None:
             return "<spec>"

@@ -178,3 +178,9 @@ def test_an_error_that_does_not_depend_on_an_earlier_failed_layer_is_reported_to
     assert [(e.mark.line, e.message) for e in info.value.errors] == [
         (5, "the kernel spans 32 but the padded input is 16"), (7, "unknown name `widht` in `widht`")]
     assert info.value.errors[1].hint == "did you mean `width`?"
+
+
+def test_a_single_error_reads_as_a_list_like_several():
+    err = SpecError("bad", None)
+    assert err.errors == [err]
+    assert SpecErrors([err]).errors == [err]

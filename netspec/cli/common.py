@@ -105,13 +105,9 @@ def _shown(text: str) -> str:
     return "\n".join(printable(line) for line in text.split("\n"))
 
 
-def errors_of(exc: SpecError | SpecErrors) -> list[SpecError]:
-    return exc.errors if isinstance(exc, SpecErrors) else [exc]
-
-
 def print_errors(exc: SpecError | SpecErrors) -> None:
     """Each error as `file:line:col: error: ...` with its source line and caret, then how many."""
-    errors = errors_of(exc)
+    errors = exc.errors
     for err in errors:
         print(paint(err.format(), sys.stderr), file=sys.stderr)
     stopped = f"; netspec stops at {MAX_ERRORS}: fix these and run it again" if len(errors) >= MAX_ERRORS else ""
@@ -123,7 +119,7 @@ def error_records(exc: SpecError | SpecErrors, file: str) -> list[dict]:
     (or null) and notes. `file` stands in for an error that has no location."""
     return [{"file": e.mark.file if e.mark else file, "line": e.mark.line if e.mark else None,
              "col": e.mark.col if e.mark else None, "path": format_path(e.path), "message": e.message,
-             "hint": e.hint, "notes": list(e.notes)} for e in errors_of(exc)]
+             "hint": e.hint, "notes": list(e.notes)} for e in exc.errors]
 
 
 def print_json(data) -> None:

@@ -4,7 +4,7 @@ they differ (`--json` says: `identical`), 1 when a spec is invalid."""
 from __future__ import annotations
 
 from ..errors import SpecErrors
-from .common import EXIT_OK, command, errors_of, load_all, print_json
+from .common import EXIT_OK, command, load_all, print_json
 
 
 def register(sub) -> None:
@@ -18,7 +18,7 @@ def run(args) -> int:
     from ..diff import diff
 
     (_, a), (_, b) = load_all([args.a, args.b], {})
-    failed = [e for spec in (a, b) if isinstance(spec, Exception) for e in errors_of(spec)]
+    failed = [e for spec in (a, b) if isinstance(spec, Exception) for e in spec.errors]
     if failed:
         raise SpecErrors(failed)
     result = diff(a, b)

@@ -15,7 +15,6 @@ from .common import (
     UsageError,
     command,
     error_records,
-    errors_of,
     load_all,
     parse_dims,
     print_errors,
@@ -98,7 +97,7 @@ def _checked(spec, dims, analyze=analyze):
     try:
         result = analyze(spec, dims)
     except (SpecError, SpecErrors) as exc:
-        errors += errors_of(exc)
+        errors += exc.errors
         result = None
     if spec.model.train is not None:
         from ..train.config import validate_train
@@ -106,7 +105,7 @@ def _checked(spec, dims, analyze=analyze):
         try:
             validate_train(spec, result)  # result is None when the network itself failed
         except (SpecError, SpecErrors) as exc:
-            errors += errors_of(exc)
+            errors += exc.errors
     if errors:
         raise SpecErrors(errors)
     return result

@@ -251,7 +251,7 @@ def check_grid(spec: Spec, grid: dict[str, list], fixed: dict) -> None:
             try:
                 check_train(parse_train(spec, {**fixed, key: value}), analysis, spec)
             except (SpecError, SpecErrors) as exc:
-                for e in _errors(exc):
+                for e in exc.errors:
                     found.setdefault(e.format(), (e, []))[1].append(f"{key}={json.dumps(value, default=str)}")
     if found:
         raise GridErrors([dataclasses.replace(e, notes=[*e.notes, f"with the swept value{'s' * (len(v) > 1)} "
@@ -295,7 +295,7 @@ def run_trial(spec: str, overrides: dict, out: str, threads: int) -> tuple[str, 
         with open(os.devnull, "w") as null, contextlib.redirect_stdout(null):  # log.txt keeps the lines
             run = train(spec, out=out, overrides=overrides, progress=False)
     except (SpecError, SpecErrors) as exc:
-        return "failed", "; ".join(f"{e.location}: {e.message}" for e in _errors(exc))
+        return "failed", "; ".join(f"{e.location}: {e.message}" for e in exc.errors)
     except (DataError, CheckpointError, RunFolderError, Diverged) as exc:
         return "failed", str(exc).splitlines()[0]
     return "done", run.summary
@@ -324,10 +324,6 @@ def _ranked(trials: list[Trial], mode: str) -> list[Trial]:
     sign = 1 if mode == "min" else -1
     done = sorted((t for t in trials if t.status == "done"), key=lambda t: (sign * t.value, t.number))
     return done + sorted((t for t in trials if t.status != "done"), key=lambda t: t.number)
-
-
-def _errors(exc: SpecError | SpecErrors) -> list[SpecError]:
-    return exc.errors if isinstance(exc, SpecErrors) else [exc]
 
 
 def _json(value: Any) -> Any:

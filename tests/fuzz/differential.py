@@ -26,13 +26,9 @@ from netspec.expr import evaluate
 SIZES = (3, 6, 17)  # bound to the first symbolic dim; the n-th name gets each plus n
 
 
-def errors_of(exc: netspec.SpecError | netspec.SpecErrors) -> list[netspec.SpecError]:
-    return exc.errors if isinstance(exc, netspec.SpecErrors) else [exc]
-
-
 def unlocated(exc: netspec.SpecError | netspec.SpecErrors, files: set[str]) -> list[str]:
     """The errors without a place in one of `files` (line and column from 1), formatted."""
-    return [e.format() for e in errors_of(exc)
+    return [e.format() for e in exc.errors
             if e.mark is None or e.mark.file not in files or e.mark.line < 1 or e.mark.col < 1]
 
 
