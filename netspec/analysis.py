@@ -183,8 +183,7 @@ def analyze(spec: Spec | Graph, dims: dict[str, int] | None = None) -> Analysis:
 
 def layer_stats(graph: Graph) -> list[LayerStats]:
     """Costs of every layer whose shapes are known (all of them in a valid graph), in order."""
-    rfs: dict[str, Any] = {name: _input_rf(tuple(d.shape), d.dtype.startswith("int"))
-                           for name, d in graph.inputs.items()}
+    rfs: dict[str, Any] = {name: _input_rf(tuple(d.shape), d.integer) for name, d in graph.inputs.items()}
     out = []
     for node in graph.nodes.values():
         if node.shape is None or any(s is None for s in node.in_shapes):

@@ -23,6 +23,7 @@ from __future__ import annotations
 import builtins
 import functools
 import inspect
+import itertools
 import keyword
 import math
 import operator
@@ -303,13 +304,7 @@ class _Writer:
 
     def children(self, scope: str) -> list[str]:
         """The direct children of a scope, as node names or scope names, in node order."""
-        out = []
-        for n in self.members(scope):
-            rest = n[len(scope) + 1:].split(".")
-            child = f"{scope}.{rest[0]}"
-            if child not in out:
-                out.append(child)
-        return out
+        return list(dict.fromkeys(f"{scope}.{n[len(scope) + 1:].split('.')[0]}" for n in self.members(scope)))
 
     def chain(self, scope: str, first: fx.Node, out: fx.Node) -> bool:
         """Whether the children of `scope` are named 0..n-1 and each takes only its predecessor's value, each
@@ -318,7 +313,7 @@ class _Writer:
         if [k.rsplit(".", 1)[1] for k in kids] != [str(i) for i in range(len(kids))]:
             return False
         value = first
-        for kid in kids:
+        for i, kid in enumerate(kids):
             if kid in self.graph.nodes:
                 fxs = self.by_layer.get(kid, [])
                 if kid not in self.compiled.holders or self.compiled.holders[kid].is_container or len(fxs) != 1:
@@ -334,7 +329,7 @@ class _Writer:
                     return False
             else:
                 return False
-            if kid != kids[-1] and not all(self.owner(u, kids[kids.index(kid) + 1]) for u in f.users):
+            if i + 1 < len(kids) and not all(self.owner(u, kids[i + 1]) for u in f.users):
                 return False
             value = f
         return value is out
@@ -486,12 +481,13 @@ class _Writer:
 
     def ctor(self, path: str) -> Ctor:
         kind = self.kind.get(path)
+        last = path.rsplit(".", 1)[-1]
+        label = self.op_name(path) if last.isdigit() else last  # what its constants' slots are named after
         if kind == "class":
             cls, i = self.class_of[path]
             c = Ctor(cls.name)
             for (name, default), value in zip(cls.params, cls.values[i]):
-                last = path.rsplit(".", 1)[-1]
-                lit = Lit(value, f"{self.op_name(path) if last.isdigit() else last}_{name}")
+                lit = Lit(value, f"{label}_{name}")
                 if default is _NONE:
                     c.args.append(lit)
                 else:
@@ -499,8 +495,7 @@ class _Writer:
         elif kind == "seq":
             c = Ctor("nn.Sequential", self.sequence(path))
         else:
-            last = path.rsplit(".", 1)[-1]
-            c = call_ctor(self.compiled.holders[path], self.op_name(path) if last.isdigit() else last)
+            c = call_ctor(self.compiled.holders[path], label)
         c.comment = self.comment(path)
         return c
 
@@ -649,8 +644,8 @@ class _Writer:
         used: dict[str, Any] = {}
         own: list[tuple[str, list]] = []
         texts: list[str | None] = []
-        firsts = [lit for c in cls.units[0].ctors() for lit in lits(c)]
-        for j, first in enumerate(firsts):
+        slots = [slot for c in cls.units[0].ctors() for slot in _slots(c)]  # (constant, its torch default)
+        for j, (first, torch_default) in enumerate(slots):
             present = [k for k, use in enumerate(per_use) if use[j] is not _NONE]
             values = [per_use[k][j] for k in present]
             candidates_here = [(n, [known[k] for k in present], d) for n, known, d in candidates]
@@ -660,7 +655,7 @@ class _Writer:
                 texts.append(same_name)
                 continue
             if all(_same(values[0], v) for v in values):
-                texts.append(None if self.is_default(cls.units[0], j) else _literal(values[0]))
+                texts.append(None if _left_out(torch_default, first.value) else _literal(values[0]))
                 continue
             # the exact one, else the smallest factor: with few uses, `kernel // 2` rather than `out // 6`
             found = [(_explain(values, known, name), i) for i, (name, known, _) in enumerate(candidates_here)]
@@ -714,16 +709,6 @@ class _Writer:
                 out += each(next(mine))
         return out
 
-    def is_default(self, u: Unit, j: int) -> bool:
-        """Whether constant slot `j` is a kwarg equal to its torch default (left out)."""
-        k = 0
-        for c in u.ctors():
-            for lit, default in _slots(c):
-                if k == j:
-                    return default is not _NONE and _same(default, lit.value)
-                k += 1
-        return False
-
     def class_lines(self, cls: BlockClass) -> list[str]:
         block = self.graph.spec.model.blocks[cls.op]
         doc = block.description or f"The block `{cls.op}` of {self.graph.name}."
@@ -757,8 +742,7 @@ class _Writer:
         return lines
 
     def root_init(self, u: Unit) -> list[str]:
-        texts = [None if default is not _NONE and _same(default, lit.value) else _literal(lit.value)
-                 for c in u.ctors() for lit, default in _slots(c)]
+        texts = _slot_texts(u.ctors())
         keep = [True] * sum(len(_all_comments(c)) for c in u.ctors())
         lines = self.init_lines(u, texts, keep, "self")
         c = self.compiled
@@ -1075,8 +1059,17 @@ def construct(call: Call) -> str:
     """The source of a catalog Call, arguments equal to torch's defaults left out: `nn.Conv2d(3, 64, ...)`
     (a container: `nn.Module()`, its members written by `_Writer.members_of`)."""
     ctor = call_ctor(call, "")
-    texts = [None if d is not _NONE and _same(d, lit.value) else _literal(lit.value) for lit, d in _slots(ctor)]
-    return _Text(texts, []).inline(ctor)
+    return _Text(_slot_texts([ctor]), []).inline(ctor)
+
+
+def _slot_texts(ctors: list[Ctor]) -> list[str | None]:
+    """The text of each constant slot of `ctors`, None for a kwarg equal to its torch default (left out)."""
+    return [None if _left_out(d, lit.value) else _literal(lit.value) for c in ctors for lit, d in _slots(c)]
+
+
+def _left_out(default, value) -> bool:
+    """Whether a kwarg given `value` equals its torch `default` (_NONE: positional or none), so is not written."""
+    return default is not _NONE and _same(default, value)
 
 
 def _slots(x) -> list[tuple[Lit, Any]]:
@@ -1104,17 +1097,10 @@ def _all_comments(x) -> list:
 def _runs(ctors: list[Ctor]) -> list:
     """Members of a Sequential, RUN or more identical neighbours as one Run."""
     out: list = []
-    i = 0
-    while i < len(ctors):
-        j = i
-        key = (shape_of(ctors[i]), [lit.value for lit in lits(ctors[i])], ctors[i].comment)
-        while j + 1 < len(ctors) and (shape_of(ctors[j + 1]), [lit.value for lit in lits(ctors[j + 1])],
-                                      ctors[j + 1].comment) == key:
-            j += 1
-        n = j - i + 1
-        each = replace(ctors[i], comment=f"each {ctors[i].comment}") if ctors[i].comment else ctors[i]
-        out += [Run(each, n)] if n >= RUN else ctors[i:j + 1]
-        i = j + 1
+    for _, group in itertools.groupby(ctors, lambda c: (shape_of(c), [lit.value for lit in lits(c)], c.comment)):
+        same = list(group)
+        each = replace(same[0], comment=f"each {same[0].comment}") if same[0].comment else same[0]
+        out += [Run(each, len(same))] if len(same) >= RUN else same
     return out
 
 

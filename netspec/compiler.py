@@ -51,7 +51,7 @@ def build(spec: Spec | Graph, device=None, dtype: torch.dtype | None = None,
 
 def declared_dtype(graph: Graph) -> torch.dtype | None:
     """The one floating-point dtype the graph's float inputs declare, if they declare one other than float32."""
-    floats = {d.dtype for d in graph.inputs.values() if d.dtype.startswith(("float", "bfloat"))}
+    floats = {d.dtype for d in graph.inputs.values() if not d.integer}
     return getattr(torch, floats.pop()) if len(floats) == 1 and floats != {"float32"} else None
 
 

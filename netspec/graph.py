@@ -209,7 +209,7 @@ class _Expander:
     def run(self) -> Graph:
         top = Names()
         for name, spec_input in self.graph.inputs.items():
-            ref = Ref(name, tuple(spec_input.shape), spec_input.dtype.startswith("int"))
+            ref = Ref(name, tuple(spec_input.shape), spec_input.integer)
             top.table[name] = ref
         env = self.spec.model.args
         first = next(iter(top.table.values())) if len(top.table) == 1 else None
@@ -263,12 +263,14 @@ class _Expander:
                     live.add(node.shares)
         consumed = {name for node in self.graph.nodes.values() for name in node.inputs}
         for node in self.graph.nodes.values():
+            if node.name in live or node.name in consumed:  # live, or within a dead branch: its end is reported
+                continue
             whole = self.graph.scopes.get(node.scope or "")
-            if node.name not in live and node.name not in consumed and whole is not None and whole.kind == "parts":
+            if whole is not None and whole.kind == "parts":
                 self.error(f"part `{brief(node.name)}` of this `{node.op}` reaches no output", node.path,
                            "use every part (in a later `from:` or merge, or in `outputs:`); to keep only some of "
                            "the dim, crop it with `pad` (negative padding) instead", where=node.name)
-            elif node.name not in live and node.name not in consumed:  # the end of a dead branch
+            else:
                 self.error("this layer reaches no output: nothing the network returns uses it", node.path,
                            "use it (name it in a later `from:` or merge), list it in `outputs:`, or remove it",
                            where=node.name)

@@ -62,6 +62,11 @@ class InputDef(_Model):
     shape: Shape
     dtype: Literal["float32", "float64", "float16", "bfloat16", "int64", "int32"] = "float32"
 
+    @property
+    def integer(self) -> bool:
+        """Whether it holds integer values (token ids), not floating-point ones."""
+        return self.dtype.startswith("int")
+
 
 class BlockDef(_Model):
     description: str | None = None
