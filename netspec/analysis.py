@@ -168,15 +168,18 @@ class Analysis:
 
 
 @without_gc
-def analyze(spec: Spec | Graph, dims: dict[str, int] | None = None) -> Analysis:
+def analyze(spec: Spec | Graph, dims: dict[str, int] | None = None,
+            stats: list[LayerStats] | None = None) -> Analysis:
     """Expand (if given a Spec), then compute every layer's costs; checks `expect:`.
 
-    `dims` binds symbolic input dims (`{"T": 32}`) so costs that depend on them are known.
+    `dims` binds symbolic input dims (`{"T": 32}`) so costs that depend on them are known. `stats`: the
+    graph's `layer_stats`, when the caller has them already.
     """
     dims = dims or {}
     graph = spec if isinstance(spec, Graph) else build_graph(bind_dims(spec, dims))
     result = Analysis(graph.name, graph, {k: tuple(v.shape) for k, v in graph.inputs.items()},
-                      {k: graph.shape_of(v) for k, v in graph.outputs.items()}, layer_stats(graph))
+                      {k: graph.shape_of(v) for k, v in graph.outputs.items()},
+                      layer_stats(graph) if stats is None else stats)
     check_expect(result, dims)
     return result
 

@@ -115,7 +115,7 @@ def _validate_and_draw(path: str, spec, dims: dict[str, int], args, report: _Rep
     """`validate --draw`: expand the spec once and cost its layers once, check it as `validate` does, report
     its errors, and draw it (an invalid one up to its errors). The Analysis, or None when the spec is
     invalid; and the exit code of drawing."""
-    from ..analysis import Analysis, bind_dims, check_expect, layer_stats
+    from ..analysis import Analysis, analyze, bind_dims, layer_stats
     from ..graph import build_graph
 
     if isinstance(spec, Exception):
@@ -134,10 +134,7 @@ def _validate_and_draw(path: str, spec, dims: dict[str, int], args, report: _Rep
         """`analyze`, over the graph and the costs made above."""
         if graph.errors:
             raise SpecErrors(graph.errors)
-        result = Analysis(graph.name, graph, {k: tuple(v.shape) for k, v in graph.inputs.items()},
-                          {k: graph.shape_of(v) for k, v in graph.outputs.items()}, stats)
-        check_expect(result, dims)
-        return result
+        return analyze(graph, dims, stats)
 
     try:
         result, errors = _checked(spec, dims, analyzed), None
